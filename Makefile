@@ -1,0 +1,76 @@
+# Everything a fresh machine (Python 3.11 + Node 20) needs is installed by these targets.
+# Usage: make synth ENV=prod ENDPOINT_TYPE=realtime
+
+ENV ?= dev
+ENDPOINT_TYPE ?= default
+PYTHON ?= python3
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+CDK_FLAGS := -c env=$(ENV) -c endpoint_type=$(ENDPOINT_TYPE)
+PYTEST_WORKERS ?= 2
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_CLI_NOTICES := false
+
+.PHONY: help install synth validate test lint schema deploy diff bench clean checkov-lock
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed  ## venvs + pinned CDK CLI
+
+validate: $(VENV)/.installed  ## validate endpoint_configs/*.yaml (ENV= to pick one)
+	$(PY) -m endpoint_configs validate $(if $(filter-out all,$(ENV)),--env $(ENV)) \
+		$(if $(filter-out default,$(ENDPOINT_TYPE)),--endpoint-type $(ENDPOINT_TYPE))
+
+synth: $(VENV)/.installed node_modules/.installed validate  ## cdk synth ENV= ENDPOINT_TYPE=
+	$(CDK) synth --quiet $(CDK_FLAGS)
+	@echo "templates in cdk.out/"
+
+diff: install validate  ## cdk diff against the real AWS account in your credentials
+	$(CDK) diff $(CDK_FLAGS)
+
+deploy: install validate  ## cdk deploy to the real AWS account in your credentials
+	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS)
+
+schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
+	$(PY) -m endpoint_configs schema
+
+test: install  ## lint, schema check and the whole pytest suite
+	$(PY) -m endpoint_configs schema --check
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+lint: $(VENV)/.installed  ## ruff + mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: install  ## benchmarks (print ratios; not part of test)
+	$(PY) -m benchmarks.synth
+
+checkov-lock:  ## re-pin checkov's own venv
+	{ head -2 requirements/checkov.txt; $(CHECKOV_VENV)/bin/python -m pip freeze; } > requirements/checkov.tmp
+	mv requirements/checkov.tmp requirements/checkov.txt
+
+clean:  ## remove generated output (keeps venvs)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

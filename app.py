@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""CDK entry point: ``cdk deploy -c env=prod -c endpoint_type=realtime``.
+
+The only place that reads CDK context or environment variables. A bad flag or config prints one
+message naming file, field, value and what is allowed, exits non-zero, and synthesizes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+from endpoint_configs import (
+    ConfigError,
+    Problem,
+    available_environments,
+    load_environment_config,
+    resolve_endpoint_type,
+)
+from stacks import add_environment
+
+EXIT_CONFIG_ERROR = 2
+
+
+def build_app(app: cdk.App) -> None:
+    """Add the stacks the context asks for; raise ``ConfigError`` for bad flags or config."""
+    env_name = str(app.node.try_get_context("env") or "")
+    choices = available_environments()
+    if env_name not in choices:
+        raise ConfigError(
+            "-c env", [Problem("env", f"unknown environment; allowed: {', '.join(choices)}", env_name)]
+        )
+    config = load_environment_config(env_name)
+    requested = app.node.try_get_context("endpoint_type")
+    endpoint_type = resolve_endpoint_type(config, requested, source=f"-c endpoint_type (env {env_name})")
+    add_environment(app, config, endpoint_type)
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

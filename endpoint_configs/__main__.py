@@ -1,0 +1,73 @@
+"""Command line: ``python -m endpoint_configs validate [--env ENV] [--endpoint-type TYPE]`` and
+``python -m endpoint_configs schema [--check]`` (writes or checks ``endpoint_configs/schema.json``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from endpoint_configs.errors import ConfigError
+from endpoint_configs.loader import (
+    CONFIG_DIR,
+    available_environments,
+    load_environment_config,
+    resolve_endpoint_type,
+)
+from endpoint_configs.models import EnvironmentConfig
+
+SCHEMA_PATH = CONFIG_DIR / "schema.json"
+
+
+def schema_text() -> str:
+    schema = EnvironmentConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "SageMaker deployment environment"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def _validate(environments: list[str], endpoint_type: str | None) -> int:
+    failed = False
+    for env in environments:
+        try:
+            config = load_environment_config(env)
+            chosen = resolve_endpoint_type(config, endpoint_type, source=f"-c env={env}")
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            failed = True
+            continue
+        offered = ", ".join(config.offered_endpoint_types)
+        print(f"{env}: ok (endpoint types: {offered}; selected: {chosen})")
+    return 1 if failed else 0
+
+
+def _schema(check: bool, path: Path) -> int:
+    text = schema_text()
+    if check:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            print(f"{path} is out of date: run 'make schema'", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m endpoint_configs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    validate = commands.add_parser("validate", help="validate environment configs")
+    validate.add_argument("--env", action="append", help="environment (default: all)")
+    validate.add_argument("--endpoint-type", default=None, help="endpoint type to select")
+    schema = commands.add_parser("schema", help="write the JSON Schema for editors")
+    schema.add_argument("--check", action="store_true", help="fail if schema.json is stale")
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return _validate(args.env or available_environments(), args.endpoint_type)
+    return _schema(args.check, SCHEMA_PATH)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

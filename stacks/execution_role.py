@@ -1,0 +1,169 @@
+"""The role SageMaker assumes to run a model: read one artifact, pull its images, write its logs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.compliance import acknowledge, rendered_for_nag
+
+_ECR_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:@]+)"
+)
+
+
+def s3_object_arn(uri: str) -> str:
+    """``s3://bucket/key`` -> ``arn:<partition>:s3:::bucket/key``."""
+    return f"arn:{cdk.Aws.PARTITION}:s3:::{uri.removeprefix('s3://')}"
+
+
+def ecr_repository_arn(image_uri: str) -> str:
+    """The repository ARN of an ECR image URI (the account may be AWS's, for framework images)."""
+    match = _ECR_URI.match(image_uri)
+    if match is None:
+        raise ValueError(f"not an ECR image URI: {image_uri}")
+    return f"arn:{cdk.Aws.PARTITION}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
+
+
+class ModelExecutionRole(Construct):
+    """Least-privilege execution role for one endpoint's models.
+
+    Grants exactly: ``s3:GetObject`` on the model artifact, ``kms:Decrypt`` on the environment key
+    through S3 only, image pulls from the model's ECR repositories, log writes to the endpoint's
+    log group, and metric writes to the SageMaker namespaces. No AWS managed policy.
+    ``grant_data_capture`` and ``grant_describe_alarms`` add what those features need.
+    Exposes ``role``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        artifact_uri: str,
+        image_uris: Sequence[str],
+        endpoint_name: str,
+        key: kms.IKey,
+        in_vpc: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker execution role for endpoint {endpoint_name}",
+        )
+        # Customer managed policies, not inline ones (HIPAA.Security-IAMNoInlinePolicy).
+        self.policy = iam.ManagedPolicy(self, "Policy", roles=[self.role])
+        stack = cdk.Stack.of(self)
+        self.policy.add_statements(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[s3_object_arn(artifact_uri)])
+        )
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            )
+        )
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=sorted({ecr_repository_arn(uri) for uri in image_uris}),
+            )
+        )
+        log_group = f"arn:{cdk.Aws.PARTITION}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group, f"{log_group}:log-stream:*"],
+            )
+        )
+        # GetAuthorizationToken and PutMetricData have no resource-level permissions.
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
+        self.policy.add_statements(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}},
+            )
+        )
+        if in_vpc:
+            # Model containers in a VPC need ENI management; EC2 scopes these only by condition.
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/host-vpc.html
+            self.policy.add_statements(
+                iam.PolicyStatement(
+                    actions=[
+                        "ec2:CreateNetworkInterface",
+                        "ec2:CreateNetworkInterfacePermission",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:DeleteNetworkInterfacePermission",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeVpcs",
+                        "ec2:DescribeDhcpOptions",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups",
+                    ],
+                    resources=["*"],
+                )
+            )
+        acknowledge(
+            self.policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited by namespace condition) "
+            "and the VPC network-interface actions support no resource-level permissions.",
+        )
+        acknowledge(
+            self.policy,
+            f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, log_group)}:log-stream:*]",
+            "Log stream names are created by SageMaker per instance; the grant is limited to "
+            "this endpoint's log group.",
+        )
+        self._key = key
+
+    def grant_data_capture(self, *, bucket: s3.IBucket, prefix: str) -> None:
+        """Write captured requests and responses under ``prefix`` of ``bucket``, encrypted."""
+        objects = bucket.arn_for_objects(f"{prefix}/*")
+        capture_policy = iam.ManagedPolicy(
+            self,
+            "DataCapturePolicy",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]),
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[self._key.key_arn]
+                ),
+            ],
+        )
+        acknowledge(
+            capture_policy,
+            f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, objects)}]",
+            f"SageMaker writes capture files under generated keys; the grant is limited to the "
+            f"'{prefix}/' prefix of the environment's bucket and holds nothing else.",
+        )
+
+    def grant_describe_alarms(self, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """SageMaker reads the rollback alarms with this role during a guarded deployment.
+
+        https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
+        """
+        if alarms:
+            self.policy.add_statements(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:DescribeAlarms"], resources=[a.alarm_arn for a in alarms]
+                )
+            )

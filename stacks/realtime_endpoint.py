@@ -1,0 +1,242 @@
+"""A real-time endpoint: endpoint config with instance variants, rollback alarms, guarded updates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from endpoint_configs import limits
+from endpoint_configs.models import DataCapture, DeploymentGuardrails, InstanceVariant
+from stacks.compliance import acknowledge
+
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+
+
+class RealtimeEndpoint(Construct):
+    """``AWS::SageMaker::EndpointConfig`` + ``AWS::SageMaker::Endpoint`` for instance variants.
+
+    - Endpoint storage is encrypted with ``key``, except when a variant's family has NVMe instance
+      storage: AWS rejects ``KmsKeyId`` there and encrypts the local disks in hardware.
+    - ``data_capture`` writes sampled requests and responses to ``capture_bucket`` with ``key``.
+    - ``deployment`` adds blue/green or rolling updates that roll back when an alarm fires: 5xx
+      errors summed over all variants, and the worst variant's p90 model latency.
+    - Updates keep autoscaled instance counts (``RetainAllVariantProperties``) but apply changed
+      weights and data capture settings.
+
+    Exposes ``endpoint``, ``endpoint_config``, ``endpoint_name``, ``rollback_alarms`` and the
+    metrics ``metric_invocations``, ``metric_5xx_errors`` and ``metric_model_latency``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        variants: Sequence[InstanceVariant],
+        model_names: Mapping[str, str],
+        key: kms.IKey,
+        capture_bucket: s3.IBucket,
+        data_capture: DataCapture | None = None,
+        deployment: DeploymentGuardrails | None = None,
+        alarm_topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = endpoint_name
+        self.variant_names = [v.name for v in variants]
+        storage_kms = not any(limits.has_instance_storage(v.instance_type) for v in variants)
+
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=v.name,
+                    model_name=model_names[v.name],
+                    instance_type=v.instance_type,
+                    initial_instance_count=v.initial_instance_count,
+                    initial_variant_weight=v.initial_weight,
+                    volume_size_in_gb=v.volume_size_gb,
+                    model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
+                    container_startup_health_check_timeout_in_seconds=(
+                        v.container_startup_health_check_timeout_seconds
+                    ),
+                )
+                for v in variants
+            ],
+            kms_key_id=key.key_arn if storage_kms else None,
+            data_capture_config=_data_capture(data_capture, capture_bucket, key),
+        )
+        if not storage_kms:
+            families = sorted(
+                {
+                    limits.instance_family(v.instance_type)
+                    for v in variants
+                    if limits.has_instance_storage(v.instance_type)
+                }
+            )
+            acknowledge(
+                self.endpoint_config,
+                "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
+                f"Instance families {', '.join(families)} have NVMe instance storage, which AWS "
+                "encrypts in hardware and for which CreateEndpointConfig rejects a KmsKeyId.",
+            )
+
+        self.rollback_alarms: list[cloudwatch.Alarm] = []
+        if deployment is not None:
+            self.rollback_alarms = self._rollback_alarms(deployment, alarm_topic)
+
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Resource",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            retain_all_variant_properties=True,
+            exclude_retained_variant_properties=[
+                sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DesiredWeight"),
+                sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig"),
+            ],
+            deployment_config=_deployment_config(deployment, self.rollback_alarms),
+        )
+
+    def metric_invocations(self, variant_name: str) -> cloudwatch.Metric:
+        return self._metric("Invocations", variant_name, "Sum")
+
+    def metric_5xx_errors(self, variant_name: str) -> cloudwatch.Metric:
+        return self._metric("Invocation5XXErrors", variant_name, "Sum")
+
+    def metric_model_latency(self, variant_name: str, statistic: str = "p90") -> cloudwatch.Metric:
+        """Model latency in microseconds, as SageMaker reports it."""
+        return self._metric("ModelLatency", variant_name, statistic)
+
+    def _metric(self, name: str, variant_name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=SAGEMAKER_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
+            statistic=statistic,
+            period=cdk.Duration.minutes(1),
+        )
+
+    def _rollback_alarms(
+        self, deployment: DeploymentGuardrails, alarm_topic: sns.ITopic | None
+    ) -> list[cloudwatch.Alarm]:
+        config = deployment.rollback_alarms
+        alarms: list[cloudwatch.Alarm] = []
+        names = self.variant_names
+        if config.max_5xx_errors_per_minute is not None:
+            errors = cloudwatch.MathExpression(
+                expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(names))),
+                using_metrics={f"e{i}": self.metric_5xx_errors(n) for i, n in enumerate(names)},
+                label="5xx errors, all variants",
+                period=cdk.Duration.minutes(1),
+            )
+            alarms.append(
+                errors.create_alarm(
+                    self,
+                    "Rollback5xxAlarm",
+                    alarm_description=f"{self.endpoint_name}: 5xx errors; rolls back a deployment",
+                    threshold=config.max_5xx_errors_per_minute,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluation_periods=config.evaluation_periods,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+        if config.max_p90_model_latency_ms is not None:
+            latency = cloudwatch.MathExpression(
+                expression=f"MAX([{', '.join(f'l{i}' for i in range(len(names)))}])",
+                using_metrics={f"l{i}": self.metric_model_latency(n) for i, n in enumerate(names)},
+                label="p90 model latency (us), worst variant",
+                period=cdk.Duration.minutes(1),
+            )
+            alarms.append(
+                latency.create_alarm(
+                    self,
+                    "RollbackLatencyAlarm",
+                    alarm_description=f"{self.endpoint_name}: p90 model latency; rolls back a deployment",
+                    threshold=config.max_p90_model_latency_ms * 1000,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluation_periods=config.evaluation_periods,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+        if alarm_topic is not None:
+            for alarm in alarms:
+                alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
+        return alarms
+
+
+def _data_capture(
+    capture: DataCapture | None, bucket: s3.IBucket, key: kms.IKey
+) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
+    if capture is None:
+        return None
+    modes = [m for m, on in (("Input", capture.capture_input), ("Output", capture.capture_output)) if on]
+    return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+        enable_capture=True,
+        initial_sampling_percentage=capture.sampling_percentage,
+        destination_s3_uri=f"s3://{bucket.bucket_name}/{capture.s3_prefix}",
+        kms_key_id=key.key_arn,
+        capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=m) for m in modes],
+        capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+            json_content_types=list(capture.json_content_types)
+        ),
+    )
+
+
+def _percent(value: int) -> sagemaker.CfnEndpoint.CapacitySizeProperty:
+    return sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=value)
+
+
+def _deployment_config(
+    deployment: DeploymentGuardrails | None, alarms: Sequence[cloudwatch.Alarm]
+) -> sagemaker.CfnEndpoint.DeploymentConfigProperty | None:
+    if deployment is None:
+        return None
+    alarm_names = [a.alarm_name for a in alarms] + list(deployment.rollback_alarms.additional_alarm_names)
+    rollback = sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+        alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=name) for name in alarm_names]
+    )
+    if deployment.blue_green is not None:
+        policy = deployment.blue_green
+        shift = policy.traffic_shift
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            auto_rollback_configuration=rollback,
+            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                    type=shift.type,
+                    wait_interval_in_seconds=shift.wait_interval_seconds,
+                    canary_size=_percent(shift.size_percent)
+                    if shift.type == "CANARY" and shift.size_percent
+                    else None,
+                    linear_step_size=_percent(shift.size_percent)
+                    if shift.type == "LINEAR" and shift.size_percent
+                    else None,
+                ),
+                termination_wait_in_seconds=policy.termination_wait_seconds,
+                maximum_execution_timeout_in_seconds=policy.maximum_execution_timeout_seconds,
+            ),
+        )
+    rolling = deployment.rolling
+    assert rolling is not None
+    return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+        auto_rollback_configuration=rollback,
+        rolling_update_policy=sagemaker.CfnEndpoint.RollingUpdatePolicyProperty(
+            maximum_batch_size=_percent(rolling.maximum_batch_percent),
+            wait_interval_in_seconds=rolling.wait_interval_seconds,
+            maximum_execution_timeout_in_seconds=rolling.maximum_execution_timeout_seconds,
+            rollback_maximum_batch_size=(
+                _percent(rolling.rollback_maximum_batch_percent)
+                if rolling.rollback_maximum_batch_percent is not None
+                else None
+            ),
+        ),
+    )
