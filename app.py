@@ -44,7 +44,15 @@ def main() -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    app.synth()
+    try:
+        app.synth()
+    except RuntimeError as error:
+        # jsii surfaces a failed policy validation (cdk-nag) as RuntimeError after CDK has
+        # printed the findings; the report path is in the message.
+        if "ValidationFailed" not in str(error):
+            raise
+        print(f"synth stopped: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
     return 0
 
 

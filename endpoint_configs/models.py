@@ -22,12 +22,13 @@ REQUIRED_TAGS: tuple[str, ...] = ("cost-center",)
 
 
 def _check_sagemaker_name(value: str) -> str:
-    if len(value) > limits.NAME_MAX_LENGTH or not limits.NAME_PATTERN.match(value):
+    if not limits.NAME_PATTERN.match(value):
         raise ValueError(
-            f"must match {limits.NAME_PATTERN.pattern} (letters, digits and hyphens, starting and "
-            f"ending with a letter or digit) and be at most {limits.NAME_MAX_LENGTH} characters "
-            f"(this one has {len(value)})"
+            f"must match {limits.NAME_PATTERN.pattern}: letters, digits and hyphens, starting and "
+            "ending with a letter or digit"
         )
+    if len(value) > limits.NAME_MAX_LENGTH:
+        raise ValueError(f"is {len(value)} characters; allowed: at most {limits.NAME_MAX_LENGTH}")
     return value
 
 
@@ -521,12 +522,6 @@ class EnvironmentConfig(StrictModel):
                 f"default_endpoint_type '{self.default_endpoint_type}' has no block in 'endpoints'; "
                 f"allowed: {', '.join(types)}"
             )
-        for block in self.endpoints:
-            name = self.endpoint_name(block.type)
-            try:
-                _check_sagemaker_name(name)
-            except ValueError as error:
-                raise ValueError(f"derived endpoint name '{name}' {error}; set endpoint_name") from None
         return self
 
     @property
@@ -541,7 +536,8 @@ class EnvironmentConfig(StrictModel):
         raise KeyError(endpoint_type)
 
     def endpoint_name(self, endpoint_type: str) -> str:
-        """The configured endpoint name, or ``<project>-<env>-<type>``."""
+        """The configured endpoint name, or ``<project>-<env>-<type>`` (at most 51 characters,
+        so always a valid SageMaker name)."""
         block = self.endpoint(endpoint_type)
         return block.endpoint_name or f"{self.project}-{self.environment}-{endpoint_type}"
 

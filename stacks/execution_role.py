@@ -19,17 +19,17 @@ _ECR_URI = re.compile(
 )
 
 
-def s3_object_arn(uri: str) -> str:
+def s3_object_arn(partition: str, uri: str) -> str:
     """``s3://bucket/key`` -> ``arn:<partition>:s3:::bucket/key``."""
-    return f"arn:{cdk.Aws.PARTITION}:s3:::{uri.removeprefix('s3://')}"
+    return f"arn:{partition}:s3:::{uri.removeprefix('s3://')}"
 
 
-def ecr_repository_arn(image_uri: str) -> str:
+def ecr_repository_arn(partition: str, image_uri: str) -> str:
     """The repository ARN of an ECR image URI (the account may be AWS's, for framework images)."""
     match = _ECR_URI.match(image_uri)
     if match is None:
         raise ValueError(f"not an ECR image URI: {image_uri}")
-    return f"arn:{cdk.Aws.PARTITION}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
+    return f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
 
 
 class ModelExecutionRole(Construct):
@@ -64,7 +64,9 @@ class ModelExecutionRole(Construct):
         self.policy = iam.ManagedPolicy(self, "Policy", roles=[self.role])
         stack = cdk.Stack.of(self)
         self.policy.add_statements(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[s3_object_arn(artifact_uri)])
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[s3_object_arn(stack.partition, artifact_uri)]
+            )
         )
         self.policy.add_statements(
             iam.PolicyStatement(
@@ -80,10 +82,13 @@ class ModelExecutionRole(Construct):
                     "ecr:GetDownloadUrlForLayer",
                     "ecr:BatchCheckLayerAvailability",
                 ],
-                resources=sorted({ecr_repository_arn(uri) for uri in image_uris}),
+                resources=sorted({ecr_repository_arn(stack.partition, uri) for uri in image_uris}),
             )
         )
-        log_group = f"arn:{cdk.Aws.PARTITION}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
+        log_group = (
+            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:"
+            f"log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
+        )
         self.policy.add_statements(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

@@ -69,7 +69,7 @@ class RealtimeInferenceStack(cdk.Stack):
         ]
         for model in self.models:
             # SageMaker checks image and artifact access when the model is created.
-            model.node.add_dependency(self.execution_role)
+            model.node.add_dependency(self.execution_role.policy)
         model_by_image = dict(zip(distinct_images, self.models, strict=True))
         self.endpoint = RealtimeEndpoint(
             self,

@@ -53,7 +53,6 @@ class EncryptedModelStore(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     expiration=cdk.Duration.days(access_log_expiration_days),
@@ -86,8 +85,13 @@ class EncryptedModelStore(Construct):
         )
         # CloudWatch publishes alarm notifications to the KMS-encrypted topic.
         # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-        self.key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            )
         )
         for email in alarm_emails:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
@@ -98,11 +102,22 @@ class EncryptedModelStore(Construct):
         )
         acknowledge(self.bucket, "HIPAA.Security-S3BucketReplicationEnabled", reason_replication)
         acknowledge(self.access_log_bucket, "HIPAA.Security-S3BucketReplicationEnabled", reason_replication)
+        # checkov reads skips, with their reasons, from the template's metadata.
+        _cfn(self.access_log_bucket).add_metadata(
+            "checkov",
+            {"skip": [{"id": "CKV_AWS_18", "comment": "Access-log destination; logging it would recurse."}]},
+        )
         acknowledge(
             self.access_log_bucket,
             "HIPAA.Security-S3DefaultEncryptionKMS",
             "S3 server access log delivery only supports SSE-S3 on the destination bucket.",
         )
+
+
+def _cfn(construct: Construct) -> cdk.CfnResource:
+    child = construct.node.default_child
+    assert isinstance(child, cdk.CfnResource)
+    return child
 
 
 @dataclass(frozen=True)

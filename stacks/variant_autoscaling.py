@@ -50,7 +50,7 @@ class InstanceVariantAutoscaling(Construct):
             role=iam.Role.from_role_arn(
                 self,
                 "ServiceLinkedRole",
-                f"arn:{cdk.Aws.PARTITION}:iam::{stack.account}:role/{SERVICE_LINKED_ROLE}",
+                f"arn:{stack.partition}:iam::{stack.account}:role/{SERVICE_LINKED_ROLE}",
             ),
         )
         self.scalable_target.node.add_dependency(endpoint)

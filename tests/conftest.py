@@ -1,0 +1,66 @@
+"""Shared test kit: synthesize the real app (with cdk.json's context) once per test module."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Before the first aws_cdk import starts the jsii runtime.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk import assertions  # noqa: E402
+
+import app as cdk_app  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context the cdk CLI passes to app.py: cdk.json's, feature flags included."""
+    context: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]
+    return context
+
+
+@dataclass
+class SynthesizedEnvironment:
+    """One environment synthesized through ``app.build_app``, as the cdk CLI would."""
+
+    env: str
+    app: cdk.App
+    assembly: cdk.cx_api.CloudAssembly
+    outdir: Path
+
+    def stack(self, purpose: str) -> cdk.Stack:
+        for child in self.app.node.children:
+            if isinstance(child, cdk.Stack) and child.stack_name.endswith(f"-{self.env}-{purpose}"):
+                return child
+        raise KeyError(purpose)
+
+    def template(self, purpose: str) -> assertions.Template:
+        return assertions.Template.from_stack(self.stack(purpose))
+
+    def template_json(self, purpose: str) -> dict[str, Any]:
+        name = self.stack(purpose).stack_name
+        data: dict[str, Any] = json.loads((self.outdir / f"{name}.template.json").read_text())
+        return data
+
+
+def synthesize(env: str, outdir: Path, endpoint_type: str = "default") -> SynthesizedEnvironment:
+    context = {**cdk_json_context(), "env": env, "endpoint_type": endpoint_type}
+    app = cdk.App(context=context, outdir=str(outdir))
+    cdk_app.build_app(app)
+    assembly = app.synth()
+    return SynthesizedEnvironment(env=env, app=app, assembly=assembly, outdir=outdir)
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedEnvironment]:
+    """Every environment, synthesized once for the requesting test module."""
+    return {env: synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}")) for env in ENVIRONMENTS}

@@ -1,0 +1,418 @@
+"""Config validation: one failing input per rule, each asserting the path, value and allowed range.
+
+Every case starts from the valid ``dev.yaml``, changes one thing, and checks the one message.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from endpoint_configs import (
+    CONFIG_DIR,
+    ConfigError,
+    available_environments,
+    load_environment_config,
+    parse_config,
+    resolve_endpoint_type,
+)
+from endpoint_configs import limits
+
+BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+
+
+class _Delete:
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+DELETE = _Delete()
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``a.b[0].c`` in nested dicts/lists; ``DELETE`` removes the key."""
+    parts = [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)]
+    node: Any = data
+    for part in parts[:-1]:
+        node = node[part]
+    if value is DELETE:
+        del node[parts[-1]]
+    else:
+        node[parts[-1]] = value
+
+
+def config_error(**changes: Any) -> ConfigError:
+    """GIVEN dev.yaml with ``changes`` (path=value, '__' for '.'), WHEN parsed, THEN ConfigError."""
+    data = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        _set(data, path.replace("__", "."), value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_dump(data), source="endpoint_configs/dev.yaml", expected_env="dev")
+    return caught.value
+
+
+V0 = "endpoints[0].variants[0]"
+SCALING = f"{V0}.autoscaling"
+BLUE_GREEN = "endpoints[0].deployment.blue_green"
+
+
+def _case(path: str, value: Any, where: str, fragment: str) -> Any:
+    return pytest.param(path, value, where, fragment, id=f"{path}={value!r}"[:80])
+
+
+CASES = [
+    # names: the pattern and, separately, the length
+    _case("endpoints[0].endpoint_name", "-leading-hyphen", "endpoints[0].endpoint_name", "must match"),
+    _case("endpoints[0].endpoint_name", "a" + "-" * 70 + "b", "endpoints[0].endpoint_name", "72 characters"),
+    _case(f"{V0}.name", "has_underscore", f"{V0}.name", "letters, digits and hyphens"),
+    # instance types
+    _case(f"{V0}.instance_type", "m5.large", f"{V0}.instance_type", "ml.<family>.<size>"),
+    _case(f"{V0}.instance_type", "ml.m5.huge", f"{V0}.instance_type", "sizes of ml.m5: ml.m5.12xlarge"),
+    _case(f"{V0}.instance_type", "ml.zz9.large", f"{V0}.instance_type", "known families: c4"),
+    # variants, counts and weights
+    _case("endpoints[0].variants", [], "endpoints[0].variants", "at least 1 item"),
+    _case(f"{V0}.initial_instance_count", 0, f"{V0}.initial_instance_count", "greater than or equal to 1"),
+    _case(f"{V0}.initial_instance_count", "two", f"{V0}.initial_instance_count", "valid integer"),
+    _case(f"{V0}.initial_weight", -1, f"{V0}.initial_weight", "greater than or equal to 0"),
+    _case(f"{V0}.initial_weight", 0, "endpoints[0]", "add up to 0"),
+    _case(f"{V0}.volume_size_gb", 900, f"{V0}.volume_size_gb", "less than or equal to 512"),
+    _case(
+        f"{V0}.model_data_download_timeout_seconds",
+        30,
+        f"{V0}.model_data_download_timeout_seconds",
+        "greater than or equal to 60",
+    ),
+    _case(
+        f"{V0}.container_startup_health_check_timeout_seconds",
+        4000,
+        f"{V0}.container_startup_health_check_timeout_seconds",
+        "less than or equal to 3600",
+    ),
+    _case(f"{V0}.bogus", 1, f"{V0}.bogus", "unknown key; allowed keys: name, instance_type"),
+    # autoscaling
+    _case(f"{SCALING}.min_capacity", 3, SCALING, "min_capacity 3 > max_capacity 2"),
+    _case(f"{SCALING}.min_capacity", 0, SCALING, "only async endpoints may scale to zero"),
+    _case(f"{V0}.initial_instance_count", 5, V0, "outside autoscaling bounds 1-2"),
+    _case(f"{V0}.instance_type", "ml.t2.medium", V0, "not supported on burstable instance ml.t2.medium"),
+    _case(f"{SCALING}.target_utilization", 1.5, f"{SCALING}.target_utilization", "less than or equal to 1"),
+    _case(
+        f"{SCALING}.max_requests_per_second_per_instance",
+        0,
+        f"{SCALING}.max_requests_per_second_per_instance",
+        "greater than 0",
+    ),
+    _case(
+        f"{SCALING}.scale_in_cooldown_seconds",
+        4000,
+        f"{SCALING}.scale_in_cooldown_seconds",
+        "less than or equal to 3600",
+    ),
+    _case(
+        f"{SCALING}.schedules",
+        [{"name": "night", "cron": "0 20 * * *", "min_capacity": 1, "max_capacity": 1}],
+        f"{SCALING}.schedules[0].cron",
+        "must have 6 fields",
+    ),
+    _case(
+        f"{SCALING}.schedules",
+        [{"name": "night", "cron": "0 20 * * MON-FRI *", "min_capacity": 1, "max_capacity": 1}],
+        f"{SCALING}.schedules[0].cron",
+        "needs '?'",
+    ),
+    _case(
+        f"{SCALING}.schedules",
+        [
+            {
+                "name": "n",
+                "cron": "0 20 ? * * *",
+                "timezone": "Mars/Olympus",
+                "min_capacity": 1,
+                "max_capacity": 1,
+            }
+        ],
+        f"{SCALING}.schedules[0].timezone",
+        "IANA time zone",
+    ),
+    _case(
+        f"{SCALING}.schedules",
+        [{"name": "n", "cron": "0 20 ? * * *", "min_capacity": 2, "max_capacity": 1}],
+        f"{SCALING}.schedules[0]",
+        "min_capacity 2 > max_capacity 1",
+    ),
+    _case(
+        f"{SCALING}.schedules",
+        [{"name": "n", "cron": "0 20 ? * * *", "min_capacity": 1, "max_capacity": 1}] * 2,
+        SCALING,
+        "schedule names must be unique; repeated: n",
+    ),
+    # data capture
+    _case(
+        "endpoints[0].data_capture",
+        {"sampling_percentage": 101},
+        "endpoints[0].data_capture.sampling_percentage",
+        "less than or equal to 100",
+    ),
+    _case(
+        "endpoints[0].data_capture",
+        {"capture_input": False, "capture_output": False},
+        "endpoints[0].data_capture",
+        "enable at least one",
+    ),
+    # deployment guardrails
+    _case(
+        f"{BLUE_GREEN}.traffic_shift",
+        {"type": "CANARY", "size_percent": 60},
+        f"{BLUE_GREEN}.traffic_shift",
+        "size_percent 60 is not allowed for CANARY; allowed: 1-50",
+    ),
+    _case(
+        f"{BLUE_GREEN}.traffic_shift",
+        {"type": "LINEAR", "size_percent": 5},
+        f"{BLUE_GREEN}.traffic_shift",
+        "size_percent 5 is not allowed for LINEAR; allowed: 10-50",
+    ),
+    _case(
+        f"{BLUE_GREEN}.traffic_shift",
+        {"type": "LINEAR", "size_percent": 60},
+        f"{BLUE_GREEN}.traffic_shift",
+        "allowed: 10-50",
+    ),
+    _case(
+        f"{BLUE_GREEN}.traffic_shift",
+        {"type": "ALL_AT_ONCE", "size_percent": 10},
+        f"{BLUE_GREEN}.traffic_shift",
+        "not used with ALL_AT_ONCE",
+    ),
+    _case(
+        f"{BLUE_GREEN}.traffic_shift",
+        {"type": "BIG_BANG"},
+        f"{BLUE_GREEN}.traffic_shift.type",
+        "'ALL_AT_ONCE', 'CANARY' or 'LINEAR'",
+    ),
+    _case(
+        f"{BLUE_GREEN}.traffic_shift.wait_interval_seconds",
+        4000,
+        f"{BLUE_GREEN}.traffic_shift.wait_interval_seconds",
+        "less than or equal to 3600",
+    ),
+    _case(
+        f"{BLUE_GREEN}.termination_wait_seconds",
+        4000,
+        f"{BLUE_GREEN}.termination_wait_seconds",
+        "less than or equal to 3600",
+    ),
+    _case(
+        f"{BLUE_GREEN}.maximum_execution_timeout_seconds",
+        500,
+        f"{BLUE_GREEN}.maximum_execution_timeout_seconds",
+        "greater than or equal to 600",
+    ),
+    _case(
+        f"{BLUE_GREEN}.maximum_execution_timeout_seconds",
+        30000,
+        f"{BLUE_GREEN}.maximum_execution_timeout_seconds",
+        "less than or equal to 28800",
+    ),
+    _case(
+        BLUE_GREEN,
+        {
+            "traffic_shift": {"type": "LINEAR", "size_percent": 10, "wait_interval_seconds": 600},
+            "maximum_execution_timeout_seconds": 3600,
+        },
+        BLUE_GREEN,
+        "must be longer than the waits (6000 s",
+    ),
+    _case(
+        "endpoints[0].deployment",
+        {"blue_green": {}, "rolling": {}},
+        "endpoints[0].deployment",
+        "exactly one update policy",
+    ),
+    _case("endpoints[0].deployment", {}, "endpoints[0].deployment", "exactly one update policy"),
+    _case(
+        "endpoints[0].deployment",
+        {"rolling": {"maximum_batch_percent": 60}},
+        "endpoints[0].deployment.rolling.maximum_batch_percent",
+        "less than or equal to 50",
+    ),
+    _case(
+        "endpoints[0].deployment",
+        {"rolling": {"maximum_batch_percent": 4}},
+        "endpoints[0].deployment.rolling.maximum_batch_percent",
+        "greater than or equal to 5",
+    ),
+    _case(
+        "endpoints[0].deployment",
+        {"rolling": {"wait_interval_seconds": 900, "maximum_execution_timeout_seconds": 900}},
+        "endpoints[0].deployment.rolling",
+        "longer than wait_interval_seconds 900",
+    ),
+    _case(
+        "endpoints[0].deployment.rollback_alarms",
+        {"max_5xx_errors_per_minute": None, "max_p90_model_latency_ms": None},
+        "endpoints[0].deployment.rollback_alarms",
+        "0 rollback alarms; allowed: 1-10",
+    ),
+    _case(
+        "endpoints[0].deployment.rollback_alarms",
+        {"additional_alarm_names": [f"team-alarm-{i}" for i in range(9)]},
+        "endpoints[0].deployment.rollback_alarms",
+        "11 rollback alarms; allowed: 1-10",
+    ),
+    # environment level
+    _case("colour", "blue", "colour", "unknown key; allowed keys: project, environment"),
+    _case("model", DELETE, "model", "required key is missing"),
+    _case("model.artifact", "bucket/out", "model.artifact", "must be an s3:// URI"),
+    _case("model.image", {}, "model.image", "exactly one of 'uri' or 'framework'"),
+    _case("model.image", {"framework": "pytorch"}, "model.image", "'framework' needs 'framework_version'"),
+    _case("model.image", {"uri": "nginx:latest"}, "model.image.uri", "String should match pattern"),
+    _case(
+        "model.vpc",
+        {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-0123456789abcdef0"]},
+        "model.vpc.subnet_ids[0]",
+        "String should match pattern",
+    ),
+    _case("tags", {"owner": "me"}, "", "tags must include cost-center"),
+    _case("region", "Europe", "region", "String should match pattern"),
+    _case("account", "12345", "account", "String should match pattern"),
+    _case("default_endpoint_type", "async", "", "default_endpoint_type 'async' has no block"),
+    _case(
+        "endpoints[0].type",
+        "serverless-gpu",
+        "endpoints[0].type",
+        "unknown endpoint type; allowed: 'realtime'",
+    ),
+    _case("endpoints", [BASE["endpoints"][0]] * 2, "", "one block per endpoint type; repeated: realtime"),
+    _case("environment", "prod", "environment", "must match the file name 'dev'"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "where", "fragment"), CASES)
+def test_each_rule_rejects_bad_value_with_path_and_allowed(
+    path: str, value: Any, where: str, fragment: str
+) -> None:
+    # GIVEN dev.yaml with one bad value, WHEN it is validated
+    error = config_error(**{path.replace(".", "__"): value})
+    # THEN one problem names the field path and says what is allowed
+    assert len(error.problems) == 1, str(error)
+    problem = error.problems[0]
+    assert problem.path == where, str(error)
+    assert fragment in problem.message, str(error)
+    assert str(error).startswith("endpoint_configs/dev.yaml: 1 problem\n")
+
+
+def test_bad_value_is_shown_in_the_message() -> None:
+    error = config_error(endpoints__0__variants__0__volume_size_gb=900)
+    assert "endpoints[0].variants[0].volume_size_gb = 900: Input should be less than" in str(error)
+
+
+def test_all_problems_are_reported_together() -> None:
+    # GIVEN three independent mistakes
+    error = config_error(
+        colour="blue",
+        model__artifact="bucket/out",
+        endpoints__0__variants__0__instance_type="ml.x9.large",
+    )
+    # THEN all three are in one message
+    assert sorted(p.path for p in error.problems) == [
+        "colour",
+        "endpoints[0].variants[0].instance_type",
+        "model.artifact",
+    ]
+    assert str(error).startswith("endpoint_configs/dev.yaml: 3 problems")
+
+
+def test_rolling_update_is_rejected_for_multi_variant_endpoints() -> None:
+    variant = BASE["endpoints"][0]["variants"][0]
+    error = config_error(
+        endpoints__0__variants=[variant, {**variant, "name": "challenger"}],
+        endpoints__0__deployment={"rolling": {}},
+    )
+    assert error.problems[0].path == "endpoints[0]"
+    assert "rolling updates are not supported on multi-variant endpoints" in error.problems[0].message
+
+
+def test_more_than_ten_variants_are_rejected() -> None:
+    variant = {k: v for k, v in BASE["endpoints"][0]["variants"][0].items() if k != "autoscaling"}
+    error = config_error(endpoints__0__variants=[{**variant, "name": f"v{i}"} for i in range(11)])
+    assert error.problems[0].path == "endpoints[0].variants"
+    assert "at most 10 items" in error.problems[0].message
+
+
+def test_duplicate_variant_names_are_rejected() -> None:
+    variant = BASE["endpoints"][0]["variants"][0]
+    error = config_error(endpoints__0__variants=[variant, variant])
+    assert "variant names must be unique; repeated: AllTraffic" in error.problems[0].message
+
+
+def test_framework_image_that_does_not_exist_is_rejected() -> None:
+    error = config_error(
+        model__image={"framework": "pytorch", "framework_version": "0.1", "py_version": "py312"}
+    )
+    assert error.problems[0].path == "model.image"
+    assert "no pytorch 0.1 py312 inference image for ml.m5.large in us-east-1" in error.problems[0].message
+
+
+def test_yaml_syntax_error_names_line_and_column() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("project: [unclosed\n", source="endpoint_configs/dev.yaml")
+    assert caught.value.problems[0].path.startswith("line 2, column 1")
+    assert "not valid YAML" in str(caught.value)
+
+
+def test_file_that_is_not_a_mapping_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="must hold a mapping of keys"):
+        parse_config("- just\n- a list\n", source="endpoint_configs/dev.yaml")
+
+
+def test_missing_environment_file_lists_the_environments() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_environment_config("qa")
+    assert "endpoint_configs/qa.yaml" in str(caught.value)
+    assert "no such environment file; allowed: dev, prod, staging" in str(caught.value)
+
+
+def test_unknown_endpoint_type_flag_lists_offered_types() -> None:
+    config = load_environment_config("dev")
+    with pytest.raises(
+        ConfigError, match=r"endpoint_type = 'async': not offered by 'dev'; allowed: realtime"
+    ):
+        resolve_endpoint_type(config, "async", source="-c endpoint_type")
+
+
+def test_default_endpoint_type_flag_selects_the_configured_default() -> None:
+    config = load_environment_config("dev")
+    assert resolve_endpoint_type(config, "default", source="-c endpoint_type") == "realtime"
+    assert resolve_endpoint_type(config, None, source="-c endpoint_type") == "realtime"
+
+
+@pytest.mark.parametrize("env", available_environments())
+def test_shipped_environment_files_are_valid(env: str) -> None:
+    config = load_environment_config(env)
+    assert config.environment == env
+    assert config.tags["cost-center"]
+
+
+def test_target_invocations_come_from_measured_throughput_and_safety_factor() -> None:
+    scaling = load_environment_config("prod").endpoint("realtime").variants[0].autoscaling
+    assert scaling is not None
+    # 80 requests/s per instance x 60 s x 0.6 safety factor
+    assert scaling.target_invocations_per_instance == 2880.0
+
+
+def test_name_pattern_alone_admits_names_longer_than_the_limit() -> None:
+    hyphenated = "a" + "-" * 70 + "b"
+    assert limits.NAME_PATTERN.match(hyphenated)
+    assert len(hyphenated) > limits.NAME_MAX_LENGTH
+
+
+def test_configuration_packages_never_import_aws_cdk() -> None:
+    for package in ("endpoint_configs", "model_packaging"):
+        for source in (Path(__file__).resolve().parents[1] / package).rglob("*.py"):
+            text = source.read_text()
+            assert not re.search(r"^\s*(import|from)\s+(aws_cdk|constructs|cdk_nag)\b", text, re.M), source

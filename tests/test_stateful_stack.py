@@ -1,0 +1,184 @@
+"""The stateful stack: KMS key with rotation, SSL-only versioned buckets with access logs, KMS topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tests.conftest import SynthesizedEnvironment
+
+
+@pytest.fixture(scope="module")
+def prod(synthesized: dict[str, SynthesizedEnvironment]) -> SynthesizedEnvironment:
+    return synthesized["prod"]
+
+
+def _resources(env: SynthesizedEnvironment, type_name: str) -> dict[str, Any]:
+    resources: dict[str, Any] = env.template("stateful").find_resources(type_name)
+    return resources
+
+
+def test_stack_is_named_project_env_purpose(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+    for env, synth in synthesized.items():
+        assert synth.stack("stateful").stack_name == f"minilm-embeddings-{env}-stateful"
+
+
+def test_kms_key_rotates(prod: SynthesizedEnvironment) -> None:
+    prod.template("stateful").has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_cloudwatch_may_use_the_key_only_for_this_account(prod: SynthesizedEnvironment) -> None:
+    prod.template("stateful").has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Condition": {
+                                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_artifact_bucket_is_kms_encrypted_versioned_private_and_logged(prod: SynthesizedEnvironment) -> None:
+    prod.template("stateful").has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "BucketKeyEnabled": True,
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": {"Fn::GetAtt": [Match.string_like_regexp("^StoreKey"), "Arn"]},
+                        },
+                    }
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LoggingConfiguration": {
+                "DestinationBucketName": {"Ref": Match.string_like_regexp("^StoreAccessLogs")},
+                "LogFilePrefix": "artifacts/",
+            },
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                        "Status": "Enabled",
+                    }
+                ]
+            },
+        },
+    )
+
+
+def test_every_bucket_policy_denies_requests_without_tls(prod: SynthesizedEnvironment) -> None:
+    policies = _resources(prod, "AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        deny = policy["Properties"]["PolicyDocument"]["Statement"][0]
+        assert deny["Effect"] == "Deny"
+        assert deny["Action"] == "s3:*"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_access_log_bucket_uses_s3_managed_keys_and_expires_logs(prod: SynthesizedEnvironment) -> None:
+    prod.template("stateful").has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "LifecycleConfiguration": {"Rules": [Match.object_like({"ExpirationInDays": 365})]},
+        },
+    )
+
+
+def test_alarm_topic_is_kms_encrypted_and_tls_only(prod: SynthesizedEnvironment) -> None:
+    template = prod.template("stateful")
+    template.has_resource_properties(
+        "AWS::SNS::Topic",
+        {"KmsMasterKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^StoreKey"), "Arn"]}},
+    )
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Effect": "Deny",
+                            "Action": "sns:Publish",
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    )
+                ]
+            }
+        },
+    )
+
+
+def test_alarm_emails_are_subscribed(prod: SynthesizedEnvironment) -> None:
+    prod.template("stateful").has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ml-platform-oncall@example.com"}
+    )
+
+
+def test_prod_retains_state_and_dev_deletes_it(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+    for env, policy in (("prod", "Retain"), ("dev", "Delete")):
+        for type_name in ("AWS::KMS::Key", "AWS::S3::Bucket"):
+            for resource in _resources(synthesized[env], type_name).values():
+                assert resource["DeletionPolicy"] == policy, (env, type_name)
+
+
+def test_prod_stack_has_termination_protection(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+    assert synthesized["prod"].stack("stateful").termination_protection is True
+    assert synthesized["dev"].stack("stateful").termination_protection is False
+
+
+def test_exports_have_stable_names(prod: SynthesizedEnvironment) -> None:
+    outputs = prod.template_json("stateful")["Outputs"]
+    names = sorted(o["Export"]["Name"] for o in outputs.values())
+    assert names == [
+        "minilm-embeddings-prod-stateful-alarm-topic-arn",
+        "minilm-embeddings-prod-stateful-bucket-arn",
+        "minilm-embeddings-prod-stateful-bucket-name",
+        "minilm-embeddings-prod-stateful-key-arn",
+    ]
+
+
+def test_every_taggable_resource_carries_config_tags(prod: SynthesizedEnvironment) -> None:
+    expected = {
+        "cost-center": "ml-platform-prod",
+        "owner": "ml-platform",
+        "data-classification": "internal",
+        "project": "minilm-embeddings",
+        "environment": "prod",
+    }
+    tagged = 0
+    for resource in prod.template_json("stateful")["Resources"].values():
+        tags = resource.get("Properties", {}).get("Tags")
+        if tags is not None:
+            assert {t["Key"]: t["Value"] for t in tags} == expected
+            tagged += 1
+    assert tagged == 4  # key, two buckets, topic
