@@ -7,7 +7,10 @@ message naming file, field, value and what is allowed, exits non-zero, and synth
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 
@@ -21,6 +24,14 @@ from endpoint_configs import (
 from stacks import add_environment
 
 EXIT_CONFIG_ERROR = 2
+CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context the cdk CLI passes to this app (feature flags and defaults), for in-process
+    synths in tests and benchmarks."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return context
 
 
 def build_app(app: cdk.App) -> None:

@@ -49,7 +49,8 @@ def image_uri(image: ContainerImage, *, region: str, instance_type: str) -> str:
     """The ECR URI to run ``image`` on ``instance_type`` in ``region``."""
     if image.uri is not None:
         return image.uri
-    assert image.framework is not None and image.framework_version is not None
+    if image.framework is None or image.framework_version is None:
+        raise ImageResolutionError("the image needs 'uri', or 'framework' with 'framework_version'")
     return _retrieve(
         image.framework,
         region,

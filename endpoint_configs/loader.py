@@ -104,7 +104,7 @@ def _problem_from(error: Any) -> Problem:
         return Problem(_format_location(location), "required key is missing", has_value=False)
     if kind == "union_tag_invalid":
         message = f"unknown endpoint type; allowed: {error['ctx']['expected_tags']}"
-        return Problem(_format_location(location + ("type",)), message, error["ctx"]["tag"])
+        return Problem(_format_location((*location, "type")), message, error["ctx"]["tag"])
     value = error.get("input")
     if isinstance(value, dict):
         return Problem(_format_location(location), message, has_value=False)

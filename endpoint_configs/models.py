@@ -85,10 +85,6 @@ S3Uri = Annotated[str, AfterValidator(_check_s3_uri)]
 S3Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")]
 
 
-def _range(r: limits.Range) -> dict[str, float]:
-    return {"ge": r.low, "le": r.high}
-
-
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors and values are immutable."""
 
@@ -195,10 +191,16 @@ class VariantAutoscaling(StrictModel):
         default=0.7, gt=0, le=1, description="Safety factor in (0, 1]. Default: 0.7."
     )
     scale_in_cooldown_seconds: int = Field(
-        default=300, **_range(limits.SCALING_COOLDOWN_SECONDS), description="0-3600. Default: 300."
+        default=300,
+        ge=limits.SCALING_COOLDOWN_SECONDS.low,
+        le=limits.SCALING_COOLDOWN_SECONDS.high,
+        description="0-3600. Default: 300.",
     )
     scale_out_cooldown_seconds: int = Field(
-        default=60, **_range(limits.SCALING_COOLDOWN_SECONDS), description="0-3600. Default: 60."
+        default=60,
+        ge=limits.SCALING_COOLDOWN_SECONDS.low,
+        le=limits.SCALING_COOLDOWN_SECONDS.high,
+        description="0-3600. Default: 60.",
     )
     schedules: list[ScheduledCapacity] = Field(
         default_factory=list, description="Scheduled capacity changes. Default: none."
@@ -239,15 +241,20 @@ class InstanceVariant(StrictModel):
     )
     volume_size_gb: int | None = Field(
         default=None,
-        **_range(limits.VOLUME_SIZE_GB),
+        ge=limits.VOLUME_SIZE_GB.low,
+        le=limits.VOLUME_SIZE_GB.high,
         description="Storage volume, 1-512 GB. Default: the service's.",
     )
     model_data_download_timeout_seconds: int | None = Field(
-        default=None, **_range(limits.MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS), description="60-3600."
+        default=None,
+        ge=limits.MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS.low,
+        le=limits.MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS.high,
+        description="60-3600.",
     )
     container_startup_health_check_timeout_seconds: int | None = Field(
         default=None,
-        **_range(limits.CONTAINER_STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS),
+        ge=limits.CONTAINER_STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS.low,
+        le=limits.CONTAINER_STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS.high,
         description="60-3600.",
     )
     autoscaling: VariantAutoscaling | None = Field(default=None, description="Default: none.")
@@ -274,7 +281,10 @@ class DataCapture(StrictModel):
     """Capture requests and responses to the environment's KMS-encrypted bucket."""
 
     sampling_percentage: int = Field(
-        default=20, **_range(limits.DATA_CAPTURE_SAMPLING_PERCENTAGE), description="0-100. Default: 20."
+        default=20,
+        ge=limits.DATA_CAPTURE_SAMPLING_PERCENTAGE.low,
+        le=limits.DATA_CAPTURE_SAMPLING_PERCENTAGE.high,
+        description="0-100. Default: 20.",
     )
     capture_input: bool = Field(default=True, description="Default: true.")
     capture_output: bool = Field(default=True, description="Default: true.")
@@ -304,7 +314,10 @@ class TrafficShift(StrictModel):
         default=None, description="CANARY 1-50, LINEAR 10-50, none for ALL_AT_ONCE."
     )
     wait_interval_seconds: int = Field(
-        default=300, **_range(limits.WAIT_INTERVAL_SECONDS), description="Bake time, 0-3600. Default: 300."
+        default=300,
+        ge=limits.WAIT_INTERVAL_SECONDS.low,
+        le=limits.WAIT_INTERVAL_SECONDS.high,
+        description="Bake time, 0-3600. Default: 300.",
     )
 
     @property
@@ -335,11 +348,15 @@ class BlueGreenUpdate(StrictModel):
 
     traffic_shift: TrafficShift = Field(default_factory=lambda: TrafficShift(type="ALL_AT_ONCE"))
     termination_wait_seconds: int = Field(
-        default=0, **_range(limits.TERMINATION_WAIT_SECONDS), description="0-3600. Default: 0."
+        default=0,
+        ge=limits.TERMINATION_WAIT_SECONDS.low,
+        le=limits.TERMINATION_WAIT_SECONDS.high,
+        description="0-3600. Default: 0.",
     )
     maximum_execution_timeout_seconds: int = Field(
         default=3600,
-        **_range(limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS),
+        ge=limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS.low,
+        le=limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS.high,
         description="600-28800, longer than all waits. Default: 3600.",
     )
 
@@ -362,17 +379,24 @@ class RollingUpdate(StrictModel):
     """Rolling deployment: replaces instances in batches (single-variant endpoints only)."""
 
     maximum_batch_percent: int = Field(
-        default=20, **_range(limits.ROLLING_BATCH_PERCENT), description="5-50. Default: 20."
+        default=20,
+        ge=limits.ROLLING_BATCH_PERCENT.low,
+        le=limits.ROLLING_BATCH_PERCENT.high,
+        description="5-50. Default: 20.",
     )
     wait_interval_seconds: int = Field(
-        default=300, **_range(limits.WAIT_INTERVAL_SECONDS), description="0-3600. Default: 300."
+        default=300,
+        ge=limits.WAIT_INTERVAL_SECONDS.low,
+        le=limits.WAIT_INTERVAL_SECONDS.high,
+        description="0-3600. Default: 300.",
     )
     rollback_maximum_batch_percent: int | None = Field(
         default=None, ge=5, le=100, description="5-100. Default: roll back all at once."
     )
     maximum_execution_timeout_seconds: int = Field(
         default=3600,
-        **_range(limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS),
+        ge=limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS.low,
+        le=limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS.high,
         description="600-28800, longer than the wait. Default: 3600.",
     )
 

@@ -13,19 +13,13 @@ import pytest
 # Before the first aws_cdk import starts the jsii runtime.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
-from aws_cdk import assertions  # noqa: E402
+import aws_cdk as cdk
+from aws_cdk import assertions
 
-import app as cdk_app  # noqa: E402
+import app as cdk_app
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("dev", "staging", "prod")
-
-
-def cdk_json_context() -> dict[str, Any]:
-    """The context the cdk CLI passes to app.py: cdk.json's, feature flags included."""
-    context: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]
-    return context
 
 
 @dataclass
@@ -53,7 +47,7 @@ class SynthesizedEnvironment:
 
 
 def synthesize(env: str, outdir: Path, endpoint_type: str = "default") -> SynthesizedEnvironment:
-    context = {**cdk_json_context(), "env": env, "endpoint_type": endpoint_type}
+    context = {**cdk_app.cdk_json_context(), "env": env, "endpoint_type": endpoint_type}
     app = cdk.App(context=context, outdir=str(outdir))
     cdk_app.build_app(app)
     assembly = app.synth()

@@ -17,11 +17,11 @@ from endpoint_configs import (
     CONFIG_DIR,
     ConfigError,
     available_environments,
+    limits,
     load_environment_config,
     parse_config,
     resolve_endpoint_type,
 )
-from endpoint_configs import limits
 
 BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
 

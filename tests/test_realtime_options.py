@@ -10,9 +10,9 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
+from app import cdk_json_context
 from endpoint_configs import parse_config
 from stacks import add_environment
-from tests.conftest import cdk_json_context
 
 CONFIG = """
 project: options-check

@@ -17,13 +17,11 @@ DLC = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference"
 def _only(env: SynthesizedEnvironment, type_name: str) -> dict[str, Any]:
     found = env.template("realtime").find_resources(type_name)
     assert len(found) == 1, found
-    resource: dict[str, Any] = next(iter(found.values()))
-    return resource
+    return dict(next(iter(found.values())))
 
 
 def _all(env: SynthesizedEnvironment, type_name: str) -> dict[str, Any]:
-    found: dict[str, Any] = env.template("realtime").find_resources(type_name)
-    return found
+    return dict(env.template("realtime").find_resources(type_name))
 
 
 def _logical_id(env: SynthesizedEnvironment, type_name: str, prefix: str) -> str:

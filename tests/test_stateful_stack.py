@@ -16,8 +16,7 @@ def prod(synthesized: dict[str, SynthesizedEnvironment]) -> SynthesizedEnvironme
 
 
 def _resources(env: SynthesizedEnvironment, type_name: str) -> dict[str, Any]:
-    resources: dict[str, Any] = env.template("stateful").find_resources(type_name)
-    return resources
+    return dict(env.template("stateful").find_resources(type_name))
 
 
 def test_stack_is_named_project_env_purpose(synthesized: dict[str, SynthesizedEnvironment]) -> None:
