@@ -9,7 +9,10 @@ here cover the ones our stacks use:
 
 Each one stores its state in moto's Application Auto Scaling or CloudWatch backend, so after
 ``create_stack`` the ordinary describe calls return what the template declared. Ref and Fn::GetAtt
-return what real CloudFormation returns. Call ``install()`` before creating stacks.
+return what real CloudFormation returns. ``install()`` also mends three places where moto differs
+from AWS: current SageMaker instance families (g5, g6, inf2, p5 ...), explicit SageMaker model,
+endpoint-config and endpoint names, and CloudFormation-style tags on KMS keys. Call it before
+creating stacks.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from moto.cloudwatch.models import (
 )
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
-from moto.sagemaker.models import FakeEndpointConfig
+from moto.kms.models import Key
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
+from moto.sagemaker.models import Model as SageMakerModel
 
 from endpoint_configs.limits import hosting_instance_types
 
@@ -521,6 +526,46 @@ def _accept_current_sagemaker_instance_types() -> None:
     FakeEndpointConfig.validate_instance_type = validate_instance_type  # type: ignore[method-assign]
 
 
+def _accept_cloudformation_tags_on_kms_keys() -> None:
+    """moto's KMS key model passes CloudFormation's ``Key``/``Value`` tags to an API that expects
+    ``TagKey``/``TagValue`` and fails with ``KeyError: 'TagKey'``; translate them first."""
+    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    if getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def create_from_cloudformation_json(
+        cls: type[Key],
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Key:
+        properties = cloudformation_json.get("Properties", {})
+        tags = properties.get("Tags") or []
+        if tags and "Key" in tags[0]:
+            properties = {**properties, "Tags": [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tags]}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        created: Key = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        return created
+
+    setattr(create_from_cloudformation_json, _PATCHED, True)
+    Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign, assignment, arg-type]
+
+
+def _honour_explicit_sagemaker_names() -> None:
+    """moto names SageMaker models, endpoint configs and endpoints ``<stack>-<logical id>-<random>``
+    even when the template sets a name; real CloudFormation uses the given name, and clients call
+    endpoints by it. Declaring the name property makes moto's parser use it when present."""
+    for model, name_property in (
+        (FakeEndpoint, "EndpointName"),
+        (FakeEndpointConfig, "EndpointConfigName"),
+        (SageMakerModel, "ModelName"),
+    ):
+        model.cloudformation_name_type = staticmethod(lambda name=name_property: name)  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Make moto's CloudFormation use the models above and accept current SageMaker instance types.
 
@@ -528,8 +573,10 @@ def install() -> None:
     subclasses; the classes exist once this module is imported, and clearing the caches makes moto
     see them even if it built the map earlier. Idempotent.
     """
+    _accept_current_sagemaker_instance_types()
+    _accept_cloudformation_tags_on_kms_keys()
+    _honour_explicit_sagemaker_names()
     for name in ("get_model_list", "get_model_map", "get_name_type_map"):
         cached: Any = getattr(parsing, name, None)
         if hasattr(cached, "cache_clear"):
             cached.cache_clear()
-    _accept_current_sagemaker_instance_types()

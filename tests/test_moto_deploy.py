@@ -1,0 +1,179 @@
+"""Deploy every environment's synthesized templates into moto's CloudFormation and read back,
+with boto3, what exists: endpoint config, endpoint, scalable targets, policies, schedules, alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from endpoint_configs import limits, load_environment_config
+from local_aws.cloudformation_resources import install
+from tests.conftest import ENVIRONMENTS, SynthesizedEnvironment
+
+REGION = "us-east-1"
+BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+
+
+@dataclass
+class Deployed:
+    env: str
+    stacks: dict[str, dict[str, Any]]
+    clients: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        return self.clients.setdefault(service, boto3.client(service, region_name=REGION))
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def deployed(
+    request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedEnvironment]
+) -> Iterator[Deployed]:
+    """GIVEN the synthesized templates of one environment, WHEN deployed to moto in stack order."""
+    env: str = request.param
+    synth = synthesized[env]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            install()
+            boto3.client("ssm", region_name=REGION).put_parameter(
+                Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String"
+            )
+            cloudformation = boto3.client("cloudformation", region_name=REGION)
+            stacks = {}
+            for purpose in ("stateful", "realtime"):
+                name = synth.stack(purpose).stack_name
+                cloudformation.create_stack(
+                    StackName=name,
+                    TemplateBody=(synth.outdir / f"{name}.template.json").read_text(),
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+                )
+                stacks[purpose] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+            yield Deployed(env=env, stacks=stacks, clients={})
+
+
+def _outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {o.get("ExportName", o["OutputKey"]): o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def test_both_stacks_are_created(deployed: Deployed) -> None:
+    assert [s["StackStatus"] for s in deployed.stacks.values()] == ["CREATE_COMPLETE", "CREATE_COMPLETE"]
+
+
+def test_endpoint_is_in_service_under_its_configured_name(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    name = config.endpoint_name("realtime")
+    assert _outputs(deployed.stacks["realtime"])["EndpointName"] == name
+    endpoint = deployed.client("sagemaker").describe_endpoint(EndpointName=name)
+    assert endpoint["EndpointStatus"] == "InService"
+    expected = [
+        (v.name, v.initial_instance_count, v.initial_weight) for v in config.endpoint("realtime").variants
+    ]
+    actual = [
+        (v["VariantName"], v["CurrentInstanceCount"], v["CurrentWeight"])
+        for v in endpoint["ProductionVariants"]
+    ]
+    assert actual == expected
+
+
+def test_endpoint_config_matches_the_config_file(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    block = config.endpoint("realtime")
+    sagemaker = deployed.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("realtime"))
+    endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    assert [(v["VariantName"], v["InstanceType"]) for v in endpoint_config["ProductionVariants"]] == [
+        (v.name, v.instance_type) for v in block.variants
+    ]
+    exports = _outputs(deployed.stacks["stateful"])
+    key_arn = exports[f"{config.stack_name('stateful')}-key-arn"]
+    nvme = any(limits.has_instance_storage(v.instance_type) for v in block.variants)
+    assert endpoint_config.get("KmsKeyId") == (None if nvme else key_arn)
+    if block.data_capture is None:
+        assert not endpoint_config.get("DataCaptureConfig")
+    else:
+        capture = endpoint_config["DataCaptureConfig"]
+        bucket = exports[f"{config.stack_name('stateful')}-bucket-name"]
+        assert capture["DestinationS3Uri"] == f"s3://{bucket}/{block.data_capture.s3_prefix}"
+        assert capture["InitialSamplingPercentage"] == block.data_capture.sampling_percentage
+        assert capture["KmsKeyId"] == key_arn
+
+
+def test_models_use_the_execution_role_and_artifact(deployed: Deployed) -> None:
+    sagemaker = deployed.client("sagemaker")
+    models = [sagemaker.describe_model(ModelName=m["ModelName"]) for m in sagemaker.list_models()["Models"]]
+    config = load_environment_config(deployed.env)
+    assert models
+    for model in models:
+        assert model["PrimaryContainer"]["ModelDataUrl"] == config.model.artifact
+        role_name = model["ExecutionRoleArn"].rsplit("/", 1)[1]
+        trust = deployed.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+
+
+def test_scalable_targets_policies_and_schedules_exist(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    name = config.endpoint_name("realtime")
+    autoscaling = deployed.client("application-autoscaling")
+    targets = {
+        t["ResourceId"]: t
+        for t in autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    }
+    policies = {
+        p["ResourceId"]: p
+        for p in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    }
+    schedules = autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"]
+    scaled = [v for v in config.endpoint("realtime").variants if v.autoscaling is not None]
+    assert len(targets) == len(scaled) > 0
+    for variant in scaled:
+        scaling = variant.autoscaling
+        assert scaling is not None
+        resource_id = f"endpoint/{name}/variant/{variant.name}"
+        assert (targets[resource_id]["MinCapacity"], targets[resource_id]["MaxCapacity"]) == (
+            scaling.min_capacity,
+            scaling.max_capacity,
+        )
+        tracking = policies[resource_id]["TargetTrackingScalingPolicyConfiguration"]
+        assert tracking["TargetValue"] == scaling.target_invocations_per_instance
+        assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+            "SageMakerVariantInvocationsPerInstance"
+        )
+        mine = {s["ScheduledActionName"]: s for s in schedules if s["ResourceId"] == resource_id}
+        assert sorted(mine) == sorted(s.name for s in scaling.schedules)
+        for schedule in scaling.schedules:
+            action = mine[schedule.name]
+            assert action["Schedule"] == f"cron({schedule.cron})"
+            assert action["Timezone"] == schedule.timezone
+            assert action["ScalableTargetAction"] == {
+                "MinCapacity": schedule.min_capacity,
+                "MaxCapacity": schedule.max_capacity,
+            }
+
+
+def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    alarms = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    topic = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-alarm-topic-arn"]
+    rollback = config.endpoint("realtime").deployment
+    assert rollback is not None
+    assert len(alarms) == rollback.rollback_alarms.count
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [topic]
+        metric_names = {
+            m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m
+        }
+        assert metric_names in ({"Invocation5XXErrors"}, {"ModelLatency"})
+        dimensions = [m["MetricStat"]["Metric"]["Dimensions"] for m in alarm["Metrics"] if "MetricStat" in m]
+        assert all(
+            {"Name": "EndpointName", "Value": config.endpoint_name("realtime")} in d for d in dimensions
+        )
