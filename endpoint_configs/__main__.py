@@ -27,11 +27,11 @@ def schema_text() -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def _validate(environments: list[str], endpoint_type: str | None) -> int:
+def _validate(environments: list[str], endpoint_type: str | None, config_dir: Path) -> int:
     failed = False
     for env in environments:
         try:
-            config = load_environment_config(env)
+            config = load_environment_config(env, config_dir)
             chosen = resolve_endpoint_type(config, endpoint_type, source=f"-c env={env}")
         except ConfigError as error:
             print(error, file=sys.stderr)
@@ -61,11 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="validate environment configs")
     validate.add_argument("--env", action="append", help="environment (default: all)")
     validate.add_argument("--endpoint-type", default=None, help="endpoint type to select")
+    validate.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help="folder of <env>.yaml files")
     schema = commands.add_parser("schema", help="write the JSON Schema for editors")
     schema.add_argument("--check", action="store_true", help="fail if schema.json is stale")
     args = parser.parse_args(argv)
     if args.command == "validate":
-        return _validate(args.env or available_environments(), args.endpoint_type)
+        return _validate(
+            args.env or available_environments(args.config_dir), args.endpoint_type, args.config_dir
+        )
     return _schema(args.check, SCHEMA_PATH)
 
 

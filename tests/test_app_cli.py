@@ -1,0 +1,126 @@
+"""The command line: app.py under the real cdk CLI, and ``python -m endpoint_configs``.
+
+Bad input gives one message (file, field, value, what is allowed), a non-zero exit, no Python
+traceback and no synthesized template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CDK = REPO / "node_modules" / ".bin" / "cdk"
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", **env},
+    )
+
+
+def _app(tmp_path: Path, **context: str) -> subprocess.CompletedProcess[str]:
+    """Run app.py the way the cdk CLI does: context as JSON, output folder in CDK_OUTDIR."""
+    base = json.loads((REPO / "cdk.json").read_text())["context"]
+    return _run(
+        [sys.executable, "app.py"],
+        CDK_CONTEXT_JSON=json.dumps({**base, **context}),
+        CDK_OUTDIR=str(tmp_path),
+    )
+
+
+def _templates(folder: Path) -> list[Path]:
+    return list(folder.glob("*.template.json")) if folder.exists() else []
+
+
+def test_unknown_environment_lists_the_environments(tmp_path: Path) -> None:
+    # GIVEN -c env=qa, WHEN the app runs
+    result = _app(tmp_path, env="qa")
+    # THEN one message, exit 2, no traceback, nothing synthesized
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "-c env: 1 problem\n  - env = 'qa': unknown environment; allowed: dev, prod, staging\n"
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+    assert _templates(tmp_path) == []
+
+
+def test_endpoint_type_the_environment_does_not_offer_lists_what_it_offers(tmp_path: Path) -> None:
+    result = _app(tmp_path, env="prod", endpoint_type="async")
+    assert result.returncode == 2
+    assert "endpoint_type = 'async': not offered by 'prod'; allowed: realtime" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _templates(tmp_path) == []
+
+
+def test_app_synthesizes_the_default_endpoint_type(tmp_path: Path) -> None:
+    result = _app(tmp_path, env="staging", endpoint_type="default")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in _templates(tmp_path)) == [
+        "minilm-embeddings-staging-realtime.template.json",
+        "minilm-embeddings-staging-stateful.template.json",
+    ]
+
+
+@pytest.mark.slow
+def test_cdk_cli_synth_reports_a_bad_flag_without_a_traceback(tmp_path: Path) -> None:
+    # GIVEN the pinned cdk CLI, WHEN run with an unknown environment
+    result = _run([str(CDK), "synth", "--quiet", "-c", "env=qa", "--output", str(tmp_path / "out")])
+    # THEN it fails with our message and writes no template
+    assert result.returncode != 0
+    assert "env = 'qa': unknown environment; allowed: dev, prod, staging" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _templates(tmp_path / "out") == []
+
+
+@pytest.mark.slow
+def test_cdk_cli_synthesizes_through_cdk_json(tmp_path: Path) -> None:
+    result = _run([str(CDK), "synth", "--quiet", "-c", "env=dev", "--output", str(tmp_path / "out")])
+    assert result.returncode == 0, result.stderr
+    assert len(_templates(tmp_path / "out")) == 2
+
+
+def test_validate_command_reports_every_problem_of_a_bad_file(tmp_path: Path) -> None:
+    # GIVEN a config with an unknown key and an out-of-range value
+    text = (REPO / "endpoint_configs" / "dev.yaml").read_text()
+    text = text.replace("max_capacity: 2", "max_capacity: 2\n          colour: blue")
+    text = text.replace("initial_instance_count: 1", "initial_instance_count: 1\n        volume_size_gb: 900")
+    (tmp_path / "dev.yaml").write_text(text)
+    # WHEN validated
+    result = _run([sys.executable, "-m", "endpoint_configs", "validate", "--config-dir", str(tmp_path)])
+    # THEN one message names the file and both problems
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith("dev.yaml: 2 problems")
+    assert (
+        "  - endpoints[0].variants[0].volume_size_gb = 900: Input should be less than or equal to 512"
+        in lines
+    )
+    assert any(
+        line.startswith("  - endpoints[0].variants[0].autoscaling.colour: unknown key") for line in lines
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_command_reports_a_missing_file(tmp_path: Path) -> None:
+    result = _run([sys.executable, "-m", "endpoint_configs", "validate", "--env", "qa"])
+    assert result.returncode == 1
+    assert "no such environment file; allowed: dev, prod, staging" in result.stderr
+
+
+def test_schema_file_is_current() -> None:
+    result = _run([sys.executable, "-m", "endpoint_configs", "schema", "--check"])
+    assert result.returncode == 0, result.stderr
