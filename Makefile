@@ -38,9 +38,8 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed  ## venvs + pinned CDK CLI
 
-validate: $(VENV)/.installed  ## validate endpoint_configs/*.yaml (ENV= to pick one)
-	$(PY) -m endpoint_configs validate $(if $(filter-out all,$(ENV)),--env $(ENV)) \
-		$(if $(filter-out default,$(ENDPOINT_TYPE)),--endpoint-type $(ENDPOINT_TYPE))
+validate: $(VENV)/.installed  ## validate endpoint_configs/$(ENV).yaml (python -m endpoint_configs validate: all)
+	$(PY) -m endpoint_configs validate --env $(ENV) $(if $(filter-out default,$(ENDPOINT_TYPE)),--endpoint-type $(ENDPOINT_TYPE))
 
 synth: $(VENV)/.installed node_modules/.installed validate  ## cdk synth ENV= ENDPOINT_TYPE=
 	$(CDK) synth --quiet $(CDK_FLAGS)
