@@ -249,6 +249,25 @@ class ScalableTargetResource(CloudFormationModel):
         self.delete_from_cloudformation_json(self.physical_resource_id, {}, account_id, region_name)
 
 
+class _ArnAttribute:
+    """``Fn::GetAtt <resource>.Arn`` for the models below. A mixin, not a base class: moto finds
+    models through ``CloudFormationModel.__subclasses__()``, which lists direct subclasses only."""
+
+    arn: str
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        raise UnformattedGetAttTemplateException()
+
+    def is_created(self) -> bool:
+        return True
+
+
 def _policy_target(props: Any) -> tuple[str, str, str]:
     """A policy's (ServiceNamespace, ResourceId, ScalableDimension), given outright or in ScalingTargetId."""
     if all(key in props for key in ("ServiceNamespace", "ResourceId", "ScalableDimension")):
@@ -257,7 +276,7 @@ def _policy_target(props: Any) -> tuple[str, str, str]:
     return namespace, resource_id, dimension
 
 
-class ScalingPolicyResource(CloudFormationModel):
+class ScalingPolicyResource(_ArnAttribute, CloudFormationModel):
     """``AWS::ApplicationAutoScaling::ScalingPolicy``: a target tracking or step scaling policy.
 
     The target comes from ``ScalingTargetId`` (a ScalableTarget Ref) unless ``ResourceId``,
@@ -284,18 +303,6 @@ class ScalingPolicyResource(CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ApplicationAutoScaling::ScalingPolicy"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.arn
-        raise UnformattedGetAttTemplateException()
-
-    def is_created(self) -> bool:
-        return True
 
     @classmethod
     def create_from_cloudformation_json(
@@ -393,7 +400,7 @@ def _metric_data_query(query: Any) -> MetricDataQuery:
     )
 
 
-class AlarmResource(CloudFormationModel):
+class AlarmResource(_ArnAttribute, CloudFormationModel):
     """``AWS::CloudWatch::Alarm``: a single-metric alarm, or a metric-math alarm from ``Metrics``.
 
     Without ``AlarmName`` the name is generated as ``<stack>-<logical id>-<random>`` and kept across
@@ -416,18 +423,6 @@ class AlarmResource(CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.arn
-        raise UnformattedGetAttTemplateException()
-
-    def is_created(self) -> bool:
-        return True
 
     @classmethod
     def create_from_cloudformation_json(

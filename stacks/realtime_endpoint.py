@@ -130,48 +130,57 @@ class RealtimeEndpoint(Construct):
         self, deployment: DeploymentGuardrails, alarm_topic: sns.ITopic | None
     ) -> list[cloudwatch.Alarm]:
         config = deployment.rollback_alarms
-        alarms: list[cloudwatch.Alarm] = []
         names = self.variant_names
+        alarms: list[cloudwatch.Alarm] = []
         if config.max_5xx_errors_per_minute is not None:
-            errors = cloudwatch.MathExpression(
-                expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(names))),
-                using_metrics={f"e{i}": self.metric_5xx_errors(n) for i, n in enumerate(names)},
-                label="5xx errors, all variants",
-                period=cdk.Duration.minutes(1),
-            )
             alarms.append(
-                errors.create_alarm(
-                    self,
+                self._alarm_over_variants(
                     "Rollback5xxAlarm",
-                    alarm_description=f"{self.endpoint_name}: 5xx errors; rolls back a deployment",
+                    expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(names))),
+                    metrics={f"e{i}": self.metric_5xx_errors(n) for i, n in enumerate(names)},
+                    label="5xx errors, all variants",
                     threshold=config.max_5xx_errors_per_minute,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                     evaluation_periods=config.evaluation_periods,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
             )
         if config.max_p90_model_latency_ms is not None:
-            latency = cloudwatch.MathExpression(
-                expression=f"MAX([{', '.join(f'l{i}' for i in range(len(names)))}])",
-                using_metrics={f"l{i}": self.metric_model_latency(n) for i, n in enumerate(names)},
-                label="p90 model latency (us), worst variant",
-                period=cdk.Duration.minutes(1),
-            )
             alarms.append(
-                latency.create_alarm(
-                    self,
+                self._alarm_over_variants(
                     "RollbackLatencyAlarm",
-                    alarm_description=f"{self.endpoint_name}: p90 model latency; rolls back a deployment",
+                    expression=f"MAX([{', '.join(f'l{i}' for i in range(len(names)))}])",
+                    metrics={f"l{i}": self.metric_model_latency(n) for i, n in enumerate(names)},
+                    label="p90 model latency (us), worst variant",
                     threshold=config.max_p90_model_latency_ms * 1000,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                     evaluation_periods=config.evaluation_periods,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
             )
         if alarm_topic is not None:
             for alarm in alarms:
                 alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
         return alarms
+
+    def _alarm_over_variants(
+        self,
+        construct_id: str,
+        *,
+        expression: str,
+        metrics: dict[str, cloudwatch.IMetric],
+        label: str,
+        threshold: float,
+        evaluation_periods: int,
+    ) -> cloudwatch.Alarm:
+        math = cloudwatch.MathExpression(
+            expression=expression, using_metrics=metrics, label=label, period=cdk.Duration.minutes(1)
+        )
+        return math.create_alarm(
+            self,
+            construct_id,
+            alarm_description=f"{self.endpoint_name}: {label}; rolls back a deployment",
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
 
 
 def _data_capture(
