@@ -140,8 +140,10 @@ class ModelExecutionRole(Construct):
         )
         self._key = key
 
-    def grant_data_capture(self, *, bucket: s3.IBucket, prefix: str) -> None:
-        """Write captured requests and responses under ``prefix`` of ``bucket``, encrypted."""
+    def grant_data_capture(self, *, bucket: s3.IBucket, prefix: str) -> iam.ManagedPolicy:
+        """Write captured requests and responses under ``prefix`` of ``bucket``, encrypted.
+
+        Returns the policy, for the endpoint to depend on."""
         objects = bucket.arn_for_objects(f"{prefix}/*")
         capture_policy = iam.ManagedPolicy(
             self,
@@ -160,6 +162,7 @@ class ModelExecutionRole(Construct):
             f"SageMaker writes capture files under generated keys; the grant is limited to the "
             f"'{prefix}/' prefix of the environment's bucket and holds nothing else.",
         )
+        return capture_policy
 
     def grant_describe_alarms(self, alarms: Sequence[cloudwatch.IAlarm]) -> None:
         """SageMaker reads the rollback alarms with this role during a guarded deployment.

@@ -84,7 +84,11 @@ class RealtimeInferenceStack(cdk.Stack):
             alarm_topic=store.alarm_topic,
         )
         if block.data_capture is not None:
-            self.execution_role.grant_data_capture(bucket=store.bucket, prefix=block.data_capture.s3_prefix)
+            capture_policy = self.execution_role.grant_data_capture(
+                bucket=store.bucket, prefix=block.data_capture.s3_prefix
+            )
+            # SageMaker checks that the role may write captures when it creates the endpoint.
+            self.endpoint.endpoint.node.add_dependency(capture_policy)
         self.execution_role.grant_describe_alarms(self.endpoint.rollback_alarms)
 
         self.autoscaling = {

@@ -429,3 +429,9 @@ def test_endpoint_resources_carry_the_config_tags(prod: SynthesizedEnvironment) 
         tags = {t["Key"]: t["Value"] for t in _only(prod, type_name)["Properties"]["Tags"]}
         assert tags["cost-center"] == "ml-platform-prod", type_name
         assert tags["environment"] == "prod", type_name
+
+
+def test_endpoint_waits_for_the_data_capture_grant(staging: SynthesizedEnvironment) -> None:
+    endpoint = _only(staging, "AWS::SageMaker::Endpoint")
+    capture_policy = _logical_id(staging, "AWS::IAM::ManagedPolicy", "ExecutionRoleDataCapturePolicy")
+    assert capture_policy in endpoint["DependsOn"]
