@@ -1,0 +1,130 @@
+"""Command line for building and uploading model artifacts.
+
+    python -m model_packaging build --model-dir DIR --code-dir DIR [--out build/artifacts]
+                                    [--format auto|tar.gz|uncompressed] [--uncompressed-above-gb N]
+    python -m model_packaging build --env dev          # the build block of endpoint_configs/dev.yaml
+    python -m model_packaging upload ARTIFACT (--bucket NAME | --env dev) [--prefix models]
+
+Errors print one message and exit 1, with no traceback and no partial artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from endpoint_configs.errors import ConfigError
+from model_packaging.build import DEFAULT_UNCOMPRESSED_ABOVE_BYTES, build_artifact
+from model_packaging.errors import PackagingError
+from model_packaging.sources import resolve_source_dir
+from model_packaging.upload import upload_artifact
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = PROJECT_ROOT / "build" / "artifacts"
+
+
+def _sources_from_env(env: str) -> tuple[Path, Path]:
+    from endpoint_configs import load_environment_config
+
+    build = load_environment_config(env).model.artifact.build
+    if build is None:
+        raise PackagingError(f"endpoint_configs/{env}.yaml has no model.artifact.build block to build")
+    return (
+        resolve_source_dir(build.model_dir, base=PROJECT_ROOT),
+        resolve_source_dir(build.code_dir, base=PROJECT_ROOT),
+    )
+
+
+def _bucket_from_env(env: str) -> str:
+    """The artifact bucket of a deployed environment, from its stateful stack's named export."""
+    import boto3
+
+    from endpoint_configs import load_environment_config
+
+    config = load_environment_config(env)
+    export = f"{config.stack_name('stateful')}-bucket-name"
+    cloudformation = boto3.client("cloudformation", region_name=config.region)
+    for page in cloudformation.get_paginator("list_exports").paginate():
+        for item in page["Exports"]:
+            if item["Name"] == export:
+                return str(item["Value"])
+    raise PackagingError(f"no export {export} in {config.region}: deploy the stateful stack of '{env}' first")
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.env:
+        model_dir, code_dir = _sources_from_env(args.env)
+    elif args.model_dir and args.code_dir:
+        model_dir, code_dir = resolve_source_dir(args.model_dir), resolve_source_dir(args.code_dir)
+    else:
+        raise PackagingError("give --env, or both --model-dir and --code-dir")
+    built = build_artifact(
+        model_dir,
+        code_dir,
+        args.out,
+        artifact_format=args.format,
+        uncompressed_above_bytes=int(args.uncompressed_above_gb * 1024**3),
+        show_progress=not args.print_path,
+    )
+    if args.print_path:
+        print(built.path)
+        return 0
+    facts = built.manifest.model
+    parameters = f"{facts.parameter_count:,}" if facts.parameter_count is not None else "unknown"
+    print(f"artifact  {built.path}")
+    print(f"manifest  {built.manifest_path}")
+    print(f"sha256    {built.manifest.sha256}")
+    files_mib = built.manifest.total_file_bytes / 1024**2
+    print(f"size      {built.manifest.size / 1024**2:.1f} MiB ({files_mib:.1f} MiB of files)")
+    print(f"model     {parameters} parameters, dtypes {facts.dtypes or 'unknown'}")
+    print(f"memory    about {facts.estimated_serving_memory_bytes / 1024**3:.1f} GiB to serve")
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    bucket = args.bucket or _bucket_from_env(args.env)
+    result = upload_artifact(Path(args.artifact), bucket=bucket, prefix=args.prefix)
+    print(("uploaded " if result.uploaded else "already there, skipped ") + result.uri)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_packaging", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build", help="build model.tar.gz (or an uncompressed folder) and its manifest"
+    )
+    build.add_argument("--env", help="build what endpoint_configs/<env>.yaml's model.artifact.build names")
+    build.add_argument("--model-dir", help="model files; a path or pkg://<package>/<folder>")
+    build.add_argument("--code-dir", help="folder with inference.py (and requirements.txt)")
+    build.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default build/artifacts)"
+    )
+    build.add_argument("--format", choices=("auto", "tar.gz", "uncompressed"), default="auto")
+    build.add_argument("--print-path", action="store_true", help="print only the artifact's path")
+    build.add_argument(
+        "--uncompressed-above-gb",
+        type=float,
+        default=DEFAULT_UNCOMPRESSED_ABOVE_BYTES / 1024**3,
+        help="auto format: stay uncompressed above this many GiB (default 10)",
+    )
+    upload = commands.add_parser("upload", help="upload a built artifact under its hash, once")
+    upload.add_argument("artifact", help="model-<hash>.tar.gz or model-<hash>/ built by this tool")
+    target = upload.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bucket", help="bucket name")
+    target.add_argument("--env", help="the artifact bucket of this deployed environment")
+    upload.add_argument("--prefix", default="models", help="key prefix (default models)")
+    args = parser.parse_args(argv)
+    try:
+        return _build(args) if args.command == "build" else _upload(args)
+    except (PackagingError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
