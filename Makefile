@@ -10,12 +10,18 @@ PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 CDK_FLAGS := -c env=$(ENV) -c endpoint_type=$(ENDPOINT_TYPE)
 PYTEST_WORKERS ?= 2
+PORT ?= 8080
+# torch is installed first and alone, pinned (pyproject's "ml" group has the same pin): pulled in
+# unpinned by another package it would be a CUDA build of several GB.
+TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install synth validate test lint schema deploy diff bench clean checkov-lock
+.PHONY: help install synth validate test lint schema deploy diff bench clean checkov-lock package upload serve-local
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,7 +29,8 @@ help:  ## list targets
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet '$(TORCH_PIN)'
+	$(PY) -m pip install --quiet -e '.[dev,ml]'
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt
@@ -64,12 +71,22 @@ lint: $(VENV)/.installed  ## ruff + mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
+package: $(VENV)/.installed  ## build ENV's model artifact into build/artifacts/
+	$(PY) -m model_packaging build --env $(ENV)
+
+upload: $(VENV)/.installed  ## build ENV's artifact and upload it to ENV's deployed artifact bucket
+	$(PY) -m model_packaging upload "$$($(PY) -m model_packaging build --env $(ENV) --print-path)" --env $(ENV)
+
+serve-local: $(VENV)/.installed  ## serve ENV's artifact through the container contract on 127.0.0.1:PORT
+	$(PY) -m local_serving --artifact "$$($(PY) -m model_packaging build --env $(ENV) --print-path)" --port $(PORT)
+
 bench: install  ## benchmarks (print ratios; not part of test)
 	$(PY) -m benchmarks.synth
+	$(PY) -m benchmarks.packaging
 
 checkov-lock:  ## re-pin checkov's own venv
 	{ head -2 requirements/checkov.txt; $(CHECKOV_VENV)/bin/python -m pip freeze; } > requirements/checkov.tmp
 	mv requirements/checkov.tmp requirements/checkov.txt
 
 clean:  ## remove generated output (keeps venvs)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -21,10 +21,12 @@ from endpoint_configs import (
     load_environment_config,
     resolve_endpoint_type,
 )
+from model_packaging.errors import PackagingError
 from stacks import add_environment
 
 EXIT_CONFIG_ERROR = 2
-CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
+PROJECT_ROOT = Path(__file__).resolve().parent
+CDK_JSON = PROJECT_ROOT / "cdk.json"
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -45,7 +47,11 @@ def build_app(app: cdk.App) -> None:
     config = load_environment_config(env_name)
     requested = app.node.try_get_context("endpoint_type")
     endpoint_type = resolve_endpoint_type(config, requested, source=f"-c endpoint_type (env {env_name})")
-    add_environment(app, config, endpoint_type)
+    try:
+        add_environment(app, config, endpoint_type, project_root=PROJECT_ROOT)
+    except PackagingError as error:
+        source = f"endpoint_configs/{env_name}.yaml"
+        raise ConfigError(source, [Problem("model.artifact.build", str(error), has_value=False)]) from None
 
 
 def main() -> int:

@@ -109,12 +109,12 @@ def _synth_baseline(outdir: Path) -> float:
 def _synth_ours(outdir: Path, config: EnvironmentConfig, endpoint_type: str) -> float:
     import aws_cdk as cdk
 
-    from app import cdk_json_context
+    from app import PROJECT_ROOT, cdk_json_context
     from stacks import add_environment  # loads cdk-nag: imported after the start-up is timed
 
     start = time.perf_counter()
     app = cdk.App(outdir=str(outdir), context=cdk_json_context())
-    add_environment(app, config, endpoint_type)
+    add_environment(app, config, endpoint_type, project_root=PROJECT_ROOT)
     app.synth()
     return time.perf_counter() - start
 

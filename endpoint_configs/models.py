@@ -38,6 +38,12 @@ def _check_s3_uri(value: str) -> str:
     return value
 
 
+def _check_s3_prefix_uri(value: str) -> str:
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S*/", value):
+        raise ValueError("must be an s3:// prefix ending in '/', e.g. s3://my-bucket/models/<sha256>/")
+    return value
+
+
 def _check_instance_type(value: str) -> str:
     if not re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", value):
         raise ValueError("must look like ml.<family>.<size>, e.g. ml.m5.large")
@@ -82,7 +88,8 @@ InstanceType = Annotated[str, AfterValidator(_check_instance_type)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 CronExpression = Annotated[str, AfterValidator(_check_cron)]
 S3Uri = Annotated[str, AfterValidator(_check_s3_uri)]
-S3Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")]
+S3PrefixUri = Annotated[str, AfterValidator(_check_s3_prefix_uri)]
+S3KeyPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")]
 
 
 class StrictModel(BaseModel):
@@ -137,11 +144,43 @@ class VpcConfig(StrictModel):
     )
 
 
+class ArtifactBuild(StrictModel):
+    """Build ``model.tar.gz`` at synth time with ``model_packaging`` and deploy it as a CDK asset.
+
+    Paths are relative to the project root, or ``pkg://<package>/<folder>`` inside an installed
+    Python package. The build is reproducible and cached by content, so synth stays deterministic.
+    """
+
+    model_dir: str = Field(min_length=1, description="Model files (weights, config, tokenizer).")
+    code_dir: str = Field(min_length=1, description="Holds inference.py (and requirements.txt).")
+
+
+class ArtifactSource(StrictModel):
+    """Where the model artifact comes from: exactly one of ``s3_uri``, ``s3_prefix`` or ``build``."""
+
+    s3_uri: S3Uri | None = Field(default=None, description="A model.tar.gz already in S3.")
+    s3_prefix: S3PrefixUri | None = Field(
+        default=None,
+        description="An uncompressed artifact in S3 (large models; ModelDataSource, CompressionType None), "
+        "as 'python -m model_packaging upload' prints it.",
+    )
+    build: ArtifactBuild | None = Field(default=None, description="Build here, deploy as a CDK asset.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ArtifactSource:
+        given = [name for name in ("s3_uri", "s3_prefix", "build") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of s3_uri, s3_prefix or build (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+
 class ModelConfig(StrictModel):
     """The model served by every endpoint type of an environment."""
 
     image: ContainerImage
-    artifact: S3Uri = Field(description="s3:// URI of model.tar.gz. Required.")
+    artifact: ArtifactSource = Field(description="Where the model artifact comes from. Required.")
     environment: dict[Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")], str] = Field(
         default_factory=dict,
         max_length=100,
@@ -288,7 +327,7 @@ class DataCapture(StrictModel):
     )
     capture_input: bool = Field(default=True, description="Default: true.")
     capture_output: bool = Field(default=True, description="Default: true.")
-    s3_prefix: S3Prefix = Field(default="data-capture", description="Default: data-capture.")
+    s3_prefix: S3KeyPrefix = Field(default="data-capture", description="Default: data-capture.")
     json_content_types: list[str] = Field(
         default_factory=lambda: ["application/json"],
         max_length=10,

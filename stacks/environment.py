@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
 
-from endpoint_configs.models import EnvironmentConfig
+from endpoint_configs.models import ArtifactSource, EnvironmentConfig
+from model_packaging.build import build_artifact_cached
+from model_packaging.sources import resolve_source_dir
 from stacks.compliance import add_rule_packs
+from stacks.model_data import ArtifactLocation
 from stacks.realtime_stack import RealtimeInferenceStack
 from stacks.stateful import StatefulStack
 
 INFERENCE_STACKS: dict[str, type[RealtimeInferenceStack]] = {"realtime": RealtimeInferenceStack}
+BUILD_DIR = Path("build") / "artifacts"
+"""Where synth-time builds go, under the project root (ignored by git)."""
 
 
 @dataclass(frozen=True)
@@ -22,12 +28,31 @@ class EnvironmentStacks:
     inference: cdk.Stack
 
 
-def add_environment(app: cdk.App, config: EnvironmentConfig, endpoint_type: str) -> EnvironmentStacks:
+def locate_artifact(source: ArtifactSource, *, project_root: Path) -> ArtifactLocation:
+    """The config's artifact as the stacks use it; a ``build`` is built now (cached by content).
+
+    Raises ``model_packaging.errors.PackagingError`` when the build inputs are bad.
+    """
+    if source.build is None:
+        return ArtifactLocation(s3_uri=source.s3_uri, s3_prefix=source.s3_prefix)
+    built = build_artifact_cached(
+        resolve_source_dir(source.build.model_dir, base=project_root),
+        resolve_source_dir(source.build.code_dir, base=project_root),
+        project_root / BUILD_DIR,
+    )
+    return ArtifactLocation(local_archive=built.path, manifest=built.manifest)
+
+
+def add_environment(
+    app: cdk.App, config: EnvironmentConfig, endpoint_type: str, *, project_root: Path
+) -> EnvironmentStacks:
     """Add ``<project>-<env>-stateful`` and ``<project>-<env>-<endpoint_type>`` to ``app``.
 
-    Tags every resource with the config's tags plus project and environment, and runs the
-    cdk-nag packs on the whole app.
+    Builds the model artifact first where the config asks for a build (paths relative to
+    ``project_root``). Tags every resource with the config's tags plus project and environment,
+    and runs the cdk-nag packs on the whole app.
     """
+    artifact = locate_artifact(config.model.artifact, project_root=project_root)
     environment = cdk.Environment(account=config.account, region=config.region)
     stateful = StatefulStack(
         app,
@@ -42,6 +67,7 @@ def add_environment(app: cdk.App, config: EnvironmentConfig, endpoint_type: str)
         config.stack_name(endpoint_type),
         config=config,
         store_exports=stateful.exports,
+        artifact=artifact,
         env=environment,
         description=f"{config.project} {config.environment}: {endpoint_type} SageMaker inference",
     )

@@ -13,15 +13,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.compliance import acknowledge, rendered_for_nag
+from stacks.model_data import ModelData
 
 _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:@]+)"
 )
-
-
-def s3_object_arn(partition: str, uri: str) -> str:
-    """``s3://bucket/key`` -> ``arn:<partition>:s3:::bucket/key``."""
-    return f"arn:{partition}:s3:::{uri.removeprefix('s3://')}"
 
 
 def ecr_repository_arn(partition: str, image_uri: str) -> str:
@@ -35,7 +31,8 @@ def ecr_repository_arn(partition: str, image_uri: str) -> str:
 class ModelExecutionRole(Construct):
     """Least-privilege execution role for one endpoint's models.
 
-    Grants exactly: ``s3:GetObject`` on the model artifact, ``kms:Decrypt`` on the environment key
+    Grants exactly: reading the model artifact (``ModelData.read_statements``: one object, or one
+    prefix for uncompressed artifacts), ``kms:Decrypt`` on the environment key
     through S3 only, image pulls from the model's ECR repositories, log writes to the endpoint's
     log group, and metric writes to the SageMaker namespaces. No AWS managed policy.
     ``grant_data_capture`` and ``grant_describe_alarms`` add what those features need.
@@ -47,7 +44,7 @@ class ModelExecutionRole(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        artifact_uri: str,
+        model_data: ModelData,
         image_uris: Sequence[str],
         endpoint_name: str,
         key: kms.IKey,
@@ -63,11 +60,14 @@ class ModelExecutionRole(Construct):
         # Customer managed policies, not inline ones (HIPAA.Security-IAMNoInlinePolicy).
         self.policy = iam.ManagedPolicy(self, "Policy", roles=[self.role])
         stack = cdk.Stack.of(self)
-        self.policy.add_statements(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[s3_object_arn(stack.partition, artifact_uri)]
+        self.policy.add_statements(*model_data.read_statements)
+        for resource in model_data.wildcard_resources:
+            acknowledge(
+                self.policy,
+                f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, resource)}]",
+                "An uncompressed artifact is a prefix: SageMaker reads every object under it, and "
+                "the grant covers that prefix only.",
             )
-        )
         self.policy.add_statements(
             iam.PolicyStatement(
                 actions=["kms:Decrypt"],

@@ -10,6 +10,7 @@ from constructs import Construct
 from endpoint_configs.images import image_uri
 from endpoint_configs.models import EnvironmentConfig
 from stacks.execution_role import ModelExecutionRole
+from stacks.model_data import ArtifactLocation, ModelData
 from stacks.realtime_endpoint import RealtimeEndpoint
 from stacks.sagemaker_model import SageMakerModel
 from stacks.stateful import ImportedModelStore, StoreExports
@@ -21,7 +22,8 @@ class RealtimeInferenceStack(cdk.Stack):
 
     One model per distinct container image (a GPU variant gets the GPU build of the framework
     image); every variant with an ``autoscaling`` block gets its own scalable target.
-    Exposes ``execution_role``, ``models``, ``endpoint`` and ``autoscaling`` (by variant name).
+    Exposes ``model_data``, ``execution_role``, ``models``, ``endpoint`` and ``autoscaling`` (by
+    variant name).
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class RealtimeInferenceStack(cdk.Stack):
         *,
         config: EnvironmentConfig,
         store_exports: StoreExports,
+        artifact: ArtifactLocation,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -44,10 +47,11 @@ class RealtimeInferenceStack(cdk.Stack):
         distinct_images = list(dict.fromkeys(images.values()))
         vpc = config.model.vpc
 
+        self.model_data = ModelData(self, "ModelData", location=artifact)
         self.execution_role = ModelExecutionRole(
             self,
             "ExecutionRole",
-            artifact_uri=config.model.artifact,
+            model_data=self.model_data,
             image_uris=distinct_images,
             endpoint_name=endpoint_name,
             key=store.key,
@@ -58,7 +62,7 @@ class RealtimeInferenceStack(cdk.Stack):
                 self,
                 "Model" if index == 0 else f"Model{index + 1}",
                 image_uri=uri,
-                artifact_uri=config.model.artifact,
+                model_data=self.model_data,
                 role=self.execution_role.role,
                 environment=config.model.environment,
                 network_isolation=config.model.network_isolation,

@@ -267,7 +267,17 @@ CASES = [
     # environment level
     _case("colour", "blue", "colour", "unknown key; allowed keys: project, environment"),
     _case("model", DELETE, "model", "required key is missing"),
-    _case("model.artifact", "bucket/out", "model.artifact", "must be an s3:// URI"),
+    _case("model.artifact", {"s3_uri": "bucket/out"}, "model.artifact.s3_uri", "must be an s3:// URI"),
+    _case("model.artifact", {"s3_prefix": "s3://b-1/no-slash"}, "model.artifact.s3_prefix", "ending in '/'"),
+    _case(
+        "model.artifact",
+        {"s3_uri": "s3://b-1/m.tar.gz", "s3_prefix": "s3://b-1/m/"},
+        "model.artifact",
+        "exactly one of s3_uri, s3_prefix or build (got s3_uri, s3_prefix)",
+    ),
+    _case(
+        "model.artifact.build.code_dir", DELETE, "model.artifact.build.code_dir", "required key is missing"
+    ),
     _case("model.image", {}, "model.image", "exactly one of 'uri' or 'framework'"),
     _case("model.image", {"framework": "pytorch"}, "model.image", "'framework' needs 'framework_version'"),
     _case("model.image", {"uri": "nginx:latest"}, "model.image.uri", "String should match pattern"),
@@ -315,14 +325,14 @@ def test_all_problems_are_reported_together() -> None:
     # GIVEN three independent mistakes
     error = config_error(
         colour="blue",
-        model__artifact="bucket/out",
+        model__artifact={"s3_uri": "bucket/out"},
         endpoints__0__variants__0__instance_type="ml.x9.large",
     )
     # THEN all three are in one message
     assert sorted(p.path for p in error.problems) == [
         "colour",
         "endpoints[0].variants[0].instance_type",
-        "model.artifact",
+        "model.artifact.s3_uri",
     ]
     assert str(error).startswith("endpoint_configs/dev.yaml: 3 problems")
 

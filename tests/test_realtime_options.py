@@ -1,5 +1,6 @@
 """Real-time options the shipped environments do not use: image URI, VPC, rolling updates,
-your own rollback alarms, input-only capture, a variant without autoscaling."""
+your own rollback alarms, input-only capture, a variant without autoscaling, and an uncompressed
+artifact under an S3 prefix."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from app import cdk_json_context
 from endpoint_configs import parse_config
 from stacks import add_environment
+from tests.conftest import REPO
 
 CONFIG = """
 project: options-check
@@ -23,7 +25,8 @@ tags: {cost-center: test}
 model:
   image:
     uri: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/embeddings/server:1.4.2
-  artifact: s3://options-models/m/model.tar.gz
+  artifact:
+    s3_prefix: s3://options-models/models/0123abcd/
   network_isolation: false
   vpc:
     subnet_ids: [subnet-0123456789abcdef0, subnet-0123456789abcdef1]
@@ -57,7 +60,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outdir = tmp_path_factory.mktemp("cdk-options")
     app = cdk.App(context=cdk_json_context(), outdir=str(outdir))
     config = parse_config(CONFIG, source="options.yaml", expected_env="staging")
-    stacks = add_environment(app, config, "realtime")
+    stacks = add_environment(app, config, "realtime", project_root=REPO)
     app.synth()
     data: dict[str, Any] = json.loads(
         Path(outdir, f"{stacks.inference.stack_name}.template.json").read_text()
@@ -136,3 +139,35 @@ def test_rolling_update_with_own_and_built_in_rollback_alarms(template: dict[str
 
 def test_variant_without_autoscaling_has_no_scalable_target(template: dict[str, Any]) -> None:
     assert _of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget") == []
+
+
+def test_uncompressed_artifact_is_read_from_its_prefix(template: dict[str, Any]) -> None:
+    (model,) = _of_type(template, "AWS::SageMaker::Model")
+    assert "ModelDataUrl" not in model["PrimaryContainer"]
+    assert model["PrimaryContainer"]["ModelDataSource"] == {
+        "S3DataSource": {
+            "S3Uri": "s3://options-models/models/0123abcd/",
+            "S3DataType": "S3Prefix",
+            "CompressionType": "None",
+        }
+    }
+
+
+def test_role_reads_only_the_artifact_prefix(template: dict[str, Any]) -> None:
+    statements = [
+        s for p in _of_type(template, "AWS::IAM::ManagedPolicy") for s in p["PolicyDocument"]["Statement"]
+    ]
+    reads = [s for s in statements if s["Action"] in ("s3:GetObject", "s3:ListBucket")]
+    assert reads == [
+        {
+            "Action": "s3:GetObject",
+            "Effect": "Allow",
+            "Resource": "arn:aws:s3:::options-models/models/0123abcd/*",
+        },
+        {
+            "Action": "s3:ListBucket",
+            "Condition": {"StringLike": {"s3:prefix": ["models/0123abcd/*"]}},
+            "Effect": "Allow",
+            "Resource": "arn:aws:s3:::options-models",
+        },
+    ]

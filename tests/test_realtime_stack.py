@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import tarfile
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.conftest import SynthesizedEnvironment
+from tests.conftest import REPO, SynthesizedEnvironment
 
 ENDPOINT = {"dev": "minilm-embeddings-dev-realtime", "prod": "minilm-embeddings-prod-realtime"}
-ARTIFACT = "s3://minilm-embeddings-models/all-minilm-l6-v2/model.tar.gz"
 DLC = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference"
 
 
@@ -67,14 +70,22 @@ def test_endpoint_name_is_an_output(prod: SynthesizedEnvironment) -> None:
 # --- models --------------------------------------------------------------------------------------
 
 
-def test_model_serves_the_configured_artifact_in_network_isolation(dev: SynthesizedEnvironment) -> None:
+def _asset_url(env: SynthesizedEnvironment) -> str:
+    url = _only(env, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["ModelDataUrl"]
+    return str(url["Fn::Sub"])
+
+
+def test_model_serves_the_built_artifact_in_network_isolation(dev: SynthesizedEnvironment) -> None:
     model = _only(dev, "AWS::SageMaker::Model")["Properties"]
     assert model["EnableNetworkIsolation"] is True
     assert model["PrimaryContainer"] == {
         "Image": f"{DLC}:2.6-cpu-py312",
-        "ModelDataUrl": ARTIFACT,
+        "ModelDataUrl": {"Fn::Sub": _asset_url(dev)},
         "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
     }
+    assert re.fullmatch(
+        r"s3://cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1/[0-9a-f]{64}\.gz", _asset_url(dev)
+    )
     assert model["ExecutionRoleArn"] == {
         "Fn::GetAtt": [_logical_id(dev, "AWS::IAM::Role", "ExecutionRole"), "Arn"]
     }
@@ -369,13 +380,37 @@ def test_role_is_assumed_only_by_sagemaker_and_has_no_aws_managed_policy(
     assert "Policies" not in role
 
 
+def test_deployed_archive_is_the_reproducible_build_of_the_example(dev: SynthesizedEnvironment) -> None:
+    assets = json.loads((dev.outdir / "minilm-embeddings-dev-realtime.assets.json").read_text())
+    (staged,) = [
+        dev.outdir / a["source"]["path"]
+        for a in assets["files"].values()
+        if a["source"]["path"].endswith(".gz")
+    ]
+    built = sorted((REPO / "build" / "artifacts").glob("model-*.tar.gz"))
+    digest = hashlib.sha256(staged.read_bytes()).hexdigest()
+    assert f"model-{digest[:16]}.tar.gz" in [b.name for b in built]
+    with tarfile.open(staged) as tar:
+        assert {"model.safetensors", "code/inference.py", "code/requirements.txt"} <= set(tar.getnames())
+
+
 def test_role_reads_only_the_artifact_object(dev: SynthesizedEnvironment) -> None:
     reads = [s for s in _statements(dev) if "s3:GetObject" in str(s["Action"])]
+    object_key = _asset_url(dev).rsplit("/", 1)[1]
     assert reads == [
         {
             "Action": "s3:GetObject",
             "Effect": "Allow",
-            "Resource": "arn:aws:s3:::minilm-embeddings-models/all-minilm-l6-v2/model.tar.gz",
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:aws:s3:::",
+                        {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-us-east-1"},
+                        f"/{object_key}",
+                    ],
+                ]
+            },
         }
     ]
 
