@@ -19,10 +19,11 @@ from endpoint_configs import (
     Problem,
     available_environments,
     load_environment_config,
+    memory_problems,
     resolve_endpoint_type,
 )
 from model_packaging.errors import PackagingError
-from stacks import add_environment
+from stacks import add_environment, locate_artifact
 
 EXIT_CONFIG_ERROR = 2
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -47,11 +48,17 @@ def build_app(app: cdk.App) -> None:
     config = load_environment_config(env_name)
     requested = app.node.try_get_context("endpoint_type")
     endpoint_type = resolve_endpoint_type(config, requested, source=f"-c endpoint_type (env {env_name})")
+    source = f"endpoint_configs/{env_name}.yaml"
     try:
-        add_environment(app, config, endpoint_type, project_root=PROJECT_ROOT)
+        artifact = locate_artifact(config.model.artifact, project_root=PROJECT_ROOT)
     except PackagingError as error:
-        source = f"endpoint_configs/{env_name}.yaml"
         raise ConfigError(source, [Problem("model.artifact.build", str(error), has_value=False)]) from None
+    if artifact.manifest is not None:
+        needed = artifact.manifest.model.estimated_serving_memory_bytes
+        problems = memory_problems(config, endpoint_type, needed)
+        if problems:
+            raise ConfigError(source, problems)
+    add_environment(app, config, endpoint_type, artifact=artifact)
 
 
 def main() -> int:

@@ -110,11 +110,13 @@ def _synth_ours(outdir: Path, config: EnvironmentConfig, endpoint_type: str) -> 
     import aws_cdk as cdk
 
     from app import PROJECT_ROOT, cdk_json_context
-    from stacks import add_environment  # loads cdk-nag: imported after the start-up is timed
+    from stacks import add_environment, locate_artifact  # loads cdk-nag: after the start-up is timed
 
     start = time.perf_counter()
     app = cdk.App(outdir=str(outdir), context=cdk_json_context())
-    add_environment(app, config, endpoint_type, project_root=PROJECT_ROOT)
+    add_environment(
+        app, config, endpoint_type, artifact=locate_artifact(config.model.artifact, project_root=PROJECT_ROOT)
+    )
     app.synth()
     return time.perf_counter() - start
 

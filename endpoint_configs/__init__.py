@@ -5,6 +5,7 @@ Pure Python: never imports aws_cdk. ``load_environment_config("prod")`` reads
 naming the file, each bad field's path and value, and what is allowed.
 """
 
+from endpoint_configs.checks import memory_problems
 from endpoint_configs.errors import ConfigError, Problem
 from endpoint_configs.loader import (
     CONFIG_DIR,
@@ -13,7 +14,7 @@ from endpoint_configs.loader import (
     parse_config,
     resolve_endpoint_type,
 )
-from endpoint_configs.models import ENDPOINT_TYPES, EnvironmentConfig, RealtimeEndpoint
+from endpoint_configs.models import ENDPOINT_TYPES, EnvironmentConfig, RealtimeEndpoint, ServerlessEndpoint
 
 __all__ = [
     "CONFIG_DIR",
@@ -22,8 +23,10 @@ __all__ = [
     "EnvironmentConfig",
     "Problem",
     "RealtimeEndpoint",
+    "ServerlessEndpoint",
     "available_environments",
     "load_environment_config",
+    "memory_problems",
     "parse_config",
     "resolve_endpoint_type",
 ]

@@ -10,7 +10,10 @@ import functools
 import logging
 
 from endpoint_configs.errors import Problem
-from endpoint_configs.models import ContainerImage, EnvironmentConfig
+from endpoint_configs.models import AnyEndpoint, ContainerImage, EnvironmentConfig, ServerlessEndpoint
+
+SERVERLESS_IMAGE_INSTANCE_TYPE = "ml.m5.large"
+"""Serverless endpoints run CPU builds; any CPU instance type selects that build."""
 
 
 class ImageResolutionError(ValueError):
@@ -68,18 +71,26 @@ def image_problems(config: EnvironmentConfig) -> list[Problem]:
     if image.uri is not None:
         return problems
     for index, block in enumerate(config.endpoints):
-        for variant in block.variants:
+        for instance_type in image_instance_types(block):
             try:
-                image_uri(image, region=config.region, instance_type=variant.instance_type)
+                image_uri(image, region=config.region, instance_type=instance_type)
             except ImageResolutionError as error:
                 wanted = f"{image.framework} {image.framework_version} {image.py_version or ''}".strip()
                 problems.append(
                     Problem(
                         "model.image",
-                        f"no {wanted} inference image for {variant.instance_type} in "
+                        f"no {wanted} inference image for {instance_type} in "
                         f"{config.region} (endpoints[{index}]): {error}",
                         has_value=False,
                     )
                 )
                 return problems
     return problems
+
+
+def image_instance_types(block: AnyEndpoint) -> list[str]:
+    """The instance types whose image build a block needs: its variants', or a CPU type for
+    serverless endpoints (CPU only)."""
+    if isinstance(block, ServerlessEndpoint):
+        return [SERVERLESS_IMAGE_INSTANCE_TYPE]
+    return [variant.instance_type for variant in block.variants]

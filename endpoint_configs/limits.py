@@ -47,6 +47,13 @@ DATA_CAPTURE_SAMPLING_PERCENTAGE = Range(0, 100)
 REALTIME_MAX_PAYLOAD_MB = 6
 REALTIME_MAX_INVOCATION_SECONDS = 60
 
+# Serverless inference.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = Range(1, 200)
+SERVERLESS_MAX_PAYLOAD_MB = 4
+SERVERLESS_MAX_INVOCATION_SECONDS = 60
+
 # Deployment guardrails.
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RollingUpdatePolicy.html

@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from endpoint_configs import limits
 
-ENDPOINT_TYPES: tuple[str, ...] = ("realtime",)
-"""Endpoint types this package can deploy (serverless, async and batch follow)."""
+ENDPOINT_TYPES: tuple[str, ...] = ("realtime", "serverless")
+"""Endpoint types this package can deploy (async and batch follow)."""
 
 REQUIRED_TAGS: tuple[str, ...] = ("cost-center",)
 
@@ -510,6 +510,9 @@ class RealtimeEndpoint(StrictModel):
     deployment: DeploymentGuardrails | None = Field(
         default=None, description="Default: blue/green, all at once, no alarms (the service's)."
     )
+    network_isolation: bool | None = Field(
+        default=None, description="Overrides model.network_isolation for this endpoint. Default: the model's."
+    )
 
     @model_validator(mode="after")
     def _variants(self) -> RealtimeEndpoint:
@@ -528,7 +531,139 @@ class RealtimeEndpoint(StrictModel):
         return self
 
 
-EndpointBlock = Annotated[Union[RealtimeEndpoint], Field(discriminator="type")]  # noqa: UP007
+SERVERLESS_UNSUPPORTED_KEYS = {
+    "variants": "serverless endpoints have one variant and no instances; set memory_size_mb, max_concurrency",
+    "instance_type": "serverless endpoints have no instances; set memory_size_mb and max_concurrency",
+    "initial_instance_count": "serverless endpoints have no instances; concurrency scales instead",
+    "data_capture": "serverless endpoints do not support data capture",
+    "vpc": "serverless endpoints cannot run in a VPC",
+}
+"""Keys people carry over from real-time blocks, with why serverless rejects them.
+https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"""
+
+
+class ProvisionedConcurrencyScaling(StrictModel):
+    """Target tracking on ``SageMakerVariantProvisionedConcurrencyUtilization``, plus schedules.
+
+    Provisioned concurrency is billed while idle, so schedules typically lower it off-hours.
+    """
+
+    min_capacity: int = Field(ge=1, le=200, description="Provisioned concurrency at least, 1-200.")
+    max_capacity: int = Field(ge=1, le=200, description="Provisioned concurrency at most, 1-200.")
+    target_utilization: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="Used share of provisioned concurrency to hold, (0, 1]. Default: 0.7.",
+    )
+    scale_in_cooldown_seconds: int = Field(
+        default=300,
+        ge=limits.SCALING_COOLDOWN_SECONDS.low,
+        le=limits.SCALING_COOLDOWN_SECONDS.high,
+        description="0-3600. Default: 300.",
+    )
+    scale_out_cooldown_seconds: int = Field(
+        default=60,
+        ge=limits.SCALING_COOLDOWN_SECONDS.low,
+        le=limits.SCALING_COOLDOWN_SECONDS.high,
+        description="0-3600. Default: 60.",
+    )
+    schedules: list[ScheduledCapacity] = Field(default_factory=list, description="Default: none.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ProvisionedConcurrencyScaling:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"min_capacity {self.min_capacity} > max_capacity {self.max_capacity}; "
+                "allowed: 1 <= min_capacity <= max_capacity"
+            )
+        names = [s.name for s in self.schedules]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"schedule names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class ServerlessEndpoint(StrictModel):
+    """A serverless endpoint: pay per request for intermittent traffic; CPU only, payload up to
+    4 MB and 60 s per request, cold starts after idle unless concurrency is provisioned."""
+
+    type: Literal["serverless"]
+    endpoint_name: SageMakerName | None = Field(
+        default=None, description="Default: <project>-<env>-serverless."
+    )
+    variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")
+    memory_size_mb: int = Field(description="1024-6144 in steps of 1024.")
+    max_concurrency: int = Field(
+        default=10,
+        ge=limits.SERVERLESS_MAX_CONCURRENCY.low,
+        le=limits.SERVERLESS_MAX_CONCURRENCY.high,
+        description="Concurrent invocations at most, 1-200. Default: 10.",
+    )
+    provisioned_concurrency: int | None = Field(
+        default=None,
+        ge=limits.SERVERLESS_MAX_CONCURRENCY.low,
+        le=limits.SERVERLESS_MAX_CONCURRENCY.high,
+        description="Warm concurrency (no cold starts, billed while idle), 1-200 and <= max_concurrency. "
+        "Default: none.",
+    )
+    provisioned_concurrency_scaling: ProvisionedConcurrencyScaling | None = Field(
+        default=None, description="Needs provisioned_concurrency. Default: none."
+    )
+    deployment: DeploymentGuardrails | None = Field(
+        default=None, description="Blue/green only (rolling updates do not support serverless)."
+    )
+    network_isolation: bool | None = Field(
+        default=None, description="Must end up false: serverless does not support network isolation."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_instance_features(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, reason in SERVERLESS_UNSUPPORTED_KEYS.items():
+                if key in data:
+                    raise ValueError(f"'{key}' is not allowed: {reason}")
+        return data
+
+    @model_validator(mode="after")
+    def _limits(self) -> ServerlessEndpoint:
+        if self.memory_size_mb not in limits.SERVERLESS_MEMORY_SIZES_MB:
+            sizes = ", ".join(str(m) for m in limits.SERVERLESS_MEMORY_SIZES_MB)
+            raise ValueError(f"memory_size_mb {self.memory_size_mb} is not allowed; allowed: {sizes}")
+        provisioned = self.provisioned_concurrency
+        if provisioned is not None and provisioned > self.max_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency {provisioned} > max_concurrency {self.max_concurrency}; "
+                "allowed: provisioned_concurrency <= max_concurrency"
+            )
+        scaling = self.provisioned_concurrency_scaling
+        if scaling is not None:
+            if provisioned is None:
+                raise ValueError("provisioned_concurrency_scaling needs provisioned_concurrency")
+            if not scaling.min_capacity <= provisioned <= scaling.max_capacity:
+                raise ValueError(
+                    f"provisioned_concurrency {provisioned} is outside its scaling bounds "
+                    f"{scaling.min_capacity}-{scaling.max_capacity}"
+                )
+            if scaling.max_capacity > self.max_concurrency:
+                raise ValueError(
+                    f"provisioned_concurrency_scaling.max_capacity {scaling.max_capacity} > max_concurrency "
+                    f"{self.max_concurrency}; provisioned concurrency cannot exceed max_concurrency"
+                )
+        if self.deployment is not None and self.deployment.rolling is not None:
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html
+            raise ValueError("rolling updates do not support serverless endpoints; allowed: blue_green")
+        if self.network_isolation:
+            raise ValueError(
+                "serverless endpoints do not support network isolation; set network_isolation: false"
+            )
+        return self
+
+
+EndpointBlock = Annotated[Union[RealtimeEndpoint, ServerlessEndpoint], Field(discriminator="type")]  # noqa: UP007
+AnyEndpoint = RealtimeEndpoint | ServerlessEndpoint
+Block = TypeVar("Block", RealtimeEndpoint, ServerlessEndpoint)
 
 
 class StatefulConfig(StrictModel):
@@ -585,18 +720,38 @@ class EnvironmentConfig(StrictModel):
                 f"default_endpoint_type '{self.default_endpoint_type}' has no block in 'endpoints'; "
                 f"allowed: {', '.join(types)}"
             )
+        if "serverless" in types:
+            if self.model.vpc is not None:
+                raise ValueError("model.vpc is set, but serverless endpoints cannot run in a VPC")
+            if self.network_isolation("serverless"):
+                raise ValueError(
+                    "serverless endpoints do not support network isolation: set network_isolation: false "
+                    "in the serverless block (model.network_isolation is true)"
+                )
         return self
+
+    def network_isolation(self, endpoint_type: str) -> bool:
+        """The endpoint block's setting, or the model's."""
+        own = self.endpoint(endpoint_type).network_isolation
+        return self.model.network_isolation if own is None else own
 
     @property
     def offered_endpoint_types(self) -> tuple[str, ...]:
         return tuple(e.type for e in self.endpoints)
 
-    def endpoint(self, endpoint_type: str) -> RealtimeEndpoint:
+    def endpoint(self, endpoint_type: str) -> AnyEndpoint:
         """The block for ``endpoint_type`` (``KeyError`` when the environment does not offer it)."""
         for block in self.endpoints:
             if block.type == endpoint_type:
                 return block
         raise KeyError(endpoint_type)
+
+    def block(self, kind: type[Block]) -> Block:
+        """The environment's block of class ``kind`` (``KeyError`` when it offers none)."""
+        for block in self.endpoints:
+            if isinstance(block, kind):
+                return block
+        raise KeyError(kind.__name__)
 
     def endpoint_name(self, endpoint_type: str) -> str:
         """The configured endpoint name, or ``<project>-<env>-<type>`` (at most 51 characters,

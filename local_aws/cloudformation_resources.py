@@ -9,9 +9,10 @@ here cover the ones our stacks use:
 
 Each one stores its state in moto's Application Auto Scaling or CloudWatch backend, so after
 ``create_stack`` the ordinary describe calls return what the template declared. Ref and Fn::GetAtt
-return what real CloudFormation returns. ``install()`` also mends three places where moto differs
-from AWS: current SageMaker instance families (g5, g6, inf2, p5 ...), explicit SageMaker model,
-endpoint-config and endpoint names, and CloudFormation-style tags on KMS keys. Call it before
+return what real CloudFormation returns. ``install()`` also mends four places where moto differs
+from AWS: current SageMaker instance families (g5, g6, inf2, p5 ...), current scalable dimensions
+(serverless provisioned concurrency), explicit SageMaker model, endpoint-config and endpoint names,
+and CloudFormation-style tags on KMS keys. Call it before
 creating stacks.
 """
 
@@ -22,6 +23,8 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.session
+from moto.applicationautoscaling import models as autoscaling_models
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.models import (
     ApplicationAutoscalingBackend,
@@ -549,6 +552,26 @@ def _accept_cloudformation_tags_on_kms_keys() -> None:
     Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign, assignment, arg-type]
 
 
+def _accept_current_scalable_dimensions() -> None:
+    """moto's Application Auto Scaling knows a dated list of dimensions (no
+    ``sagemaker:variant:DesiredProvisionedConcurrency``); accept every dimension in botocore's
+    model for the namespace it names, and leave everything else to moto's original check."""
+    original = autoscaling_models._target_params_are_valid
+    if getattr(original, _PATCHED, False):
+        return
+    model = botocore.session.get_session().get_service_model("application-autoscaling")
+    known = frozenset(model.shape_for("ScalableDimension").enum)
+
+    @functools.wraps(original)
+    def target_params_are_valid(namespace: str, resource_id: str, dimension: str) -> bool:
+        if dimension in known and dimension.split(":", 1)[0] == namespace:
+            return True
+        return bool(original(namespace, resource_id, dimension))
+
+    setattr(target_params_are_valid, _PATCHED, True)
+    autoscaling_models._target_params_are_valid = target_params_are_valid  # type: ignore[assignment]
+
+
 def _honour_explicit_sagemaker_names() -> None:
     """moto names SageMaker models, endpoint configs and endpoints ``<stack>-<logical id>-<random>``
     even when the template sets a name; real CloudFormation uses the given name, and clients call
@@ -571,6 +594,7 @@ def install() -> None:
     _accept_current_sagemaker_instance_types()
     _accept_cloudformation_tags_on_kms_keys()
     _honour_explicit_sagemaker_names()
+    _accept_current_scalable_dimensions()
     for name in ("get_model_list", "get_model_map", "get_name_type_map"):
         cached: Any = getattr(parsing, name, None)
         if hasattr(cached, "cache_clear"):

@@ -13,9 +13,13 @@ from model_packaging.sources import resolve_source_dir
 from stacks.compliance import add_rule_packs
 from stacks.model_data import ArtifactLocation
 from stacks.realtime_stack import RealtimeInferenceStack
+from stacks.serverless_stack import ServerlessInferenceStack
 from stacks.stateful import StatefulStack
 
-INFERENCE_STACKS: dict[str, type[RealtimeInferenceStack]] = {"realtime": RealtimeInferenceStack}
+INFERENCE_STACKS: dict[str, type[RealtimeInferenceStack] | type[ServerlessInferenceStack]] = {
+    "realtime": RealtimeInferenceStack,
+    "serverless": ServerlessInferenceStack,
+}
 BUILD_DIR = Path("build") / "artifacts"
 """Where synth-time builds go, under the project root (ignored by git)."""
 
@@ -44,15 +48,13 @@ def locate_artifact(source: ArtifactSource, *, project_root: Path) -> ArtifactLo
 
 
 def add_environment(
-    app: cdk.App, config: EnvironmentConfig, endpoint_type: str, *, project_root: Path
+    app: cdk.App, config: EnvironmentConfig, endpoint_type: str, *, artifact: ArtifactLocation
 ) -> EnvironmentStacks:
     """Add ``<project>-<env>-stateful`` and ``<project>-<env>-<endpoint_type>`` to ``app``.
 
-    Builds the model artifact first where the config asks for a build (paths relative to
-    ``project_root``). Tags every resource with the config's tags plus project and environment,
-    and runs the cdk-nag packs on the whole app.
+    ``artifact`` comes from ``locate_artifact``. Tags every resource with the config's tags plus
+    project and environment, and runs the cdk-nag packs on the whole app.
     """
-    artifact = locate_artifact(config.model.artifact, project_root=project_root)
     environment = cdk.Environment(account=config.account, region=config.region)
     stateful = StatefulStack(
         app,

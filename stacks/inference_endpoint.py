@@ -1,4 +1,4 @@
-"""A real-time endpoint: endpoint config with instance variants, rollback alarms, guarded updates."""
+"""An endpoint: endpoint config for its production variants, rollback alarms, guarded updates."""
 
 from __future__ import annotations
 
@@ -14,25 +14,28 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from endpoint_configs import limits
-from endpoint_configs.models import DataCapture, DeploymentGuardrails, InstanceVariant
+from endpoint_configs.models import DataCapture, DeploymentGuardrails, InstanceVariant, ServerlessEndpoint
 from stacks.compliance import acknowledge
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
 
 
-class RealtimeEndpoint(Construct):
-    """``AWS::SageMaker::EndpointConfig`` + ``AWS::SageMaker::Endpoint`` for instance variants.
+class InferenceEndpoint(Construct):
+    """``AWS::SageMaker::EndpointConfig`` + ``AWS::SageMaker::Endpoint`` for any production variants
+    (instance-based or serverless; see ``instance_variants`` and ``serverless_variant``).
 
-    - Endpoint storage is encrypted with ``key``, except when a variant's family has NVMe instance
-      storage: AWS rejects ``KmsKeyId`` there and encrypts the local disks in hardware.
+    - Storage is encrypted with ``key``; pass ``key_rejected_because`` where AWS rejects a key for
+      these variants (NVMe instance storage), and the omission is acknowledged with that reason.
     - ``data_capture`` writes sampled requests and responses to ``capture_bucket`` with ``key``.
     - ``deployment`` adds blue/green or rolling updates that roll back when an alarm fires: 5xx
       errors summed over all variants, and the worst variant's p90 model latency.
-    - Updates keep autoscaled instance counts (``RetainAllVariantProperties``) but apply changed
-      weights and data capture settings.
+    - Updates keep autoscaled instance counts and provisioned concurrency
+      (``RetainAllVariantProperties``) but apply changed weights and data capture settings.
 
-    Exposes ``endpoint``, ``endpoint_config``, ``endpoint_name``, ``rollback_alarms`` and the
-    metrics ``metric_invocations``, ``metric_5xx_errors`` and ``metric_model_latency``.
+    Exposes ``endpoint``, ``endpoint_config``, ``endpoint_name``, ``variant_names``,
+    ``rollback_alarms`` and the metrics ``metric_invocations``, ``metric_5xx_errors`` and
+    ``metric_model_latency``.
     """
 
     def __init__(
@@ -41,53 +44,32 @@ class RealtimeEndpoint(Construct):
         construct_id: str,
         *,
         endpoint_name: str,
-        variants: Sequence[InstanceVariant],
-        model_names: Mapping[str, str],
+        production_variants: Sequence[ProductionVariant],
         key: kms.IKey,
-        capture_bucket: s3.IBucket,
+        key_rejected_because: str | None = None,
+        capture_bucket: s3.IBucket | None = None,
         data_capture: DataCapture | None = None,
         deployment: DeploymentGuardrails | None = None,
         alarm_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
-        self.variant_names = [v.name for v in variants]
-        storage_kms = not any(limits.has_instance_storage(v.instance_type) for v in variants)
+        self.variant_names = [v.variant_name for v in production_variants]
+        if data_capture is not None and capture_bucket is None:
+            raise ValueError("data_capture needs capture_bucket")
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=v.name,
-                    model_name=model_names[v.name],
-                    instance_type=v.instance_type,
-                    initial_instance_count=v.initial_instance_count,
-                    initial_variant_weight=v.initial_weight,
-                    volume_size_in_gb=v.volume_size_gb,
-                    model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
-                    container_startup_health_check_timeout_in_seconds=(
-                        v.container_startup_health_check_timeout_seconds
-                    ),
-                )
-                for v in variants
-            ],
-            kms_key_id=key.key_arn if storage_kms else None,
+            production_variants=list(production_variants),
+            kms_key_id=None if key_rejected_because else key.key_arn,
             data_capture_config=_data_capture(data_capture, capture_bucket, key),
         )
-        if not storage_kms:
-            families = sorted(
-                {
-                    limits.instance_family(v.instance_type)
-                    for v in variants
-                    if limits.has_instance_storage(v.instance_type)
-                }
-            )
+        if key_rejected_because:
             acknowledge(
                 self.endpoint_config,
                 "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured",
-                f"Instance families {', '.join(families)} have NVMe instance storage, which AWS "
-                "encrypts in hardware and for which CreateEndpointConfig rejects a KmsKeyId.",
+                key_rejected_because,
             )
 
         self.rollback_alarms: list[cloudwatch.Alarm] = []
@@ -184,9 +166,9 @@ class RealtimeEndpoint(Construct):
 
 
 def _data_capture(
-    capture: DataCapture | None, bucket: s3.IBucket, key: kms.IKey
+    capture: DataCapture | None, bucket: s3.IBucket | None, key: kms.IKey
 ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
-    if capture is None:
+    if capture is None or bucket is None:
         return None
     modes = [m for m, on in (("Input", capture.capture_input), ("Output", capture.capture_output)) if on]
     return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
@@ -197,6 +179,55 @@ def _data_capture(
         capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=m) for m in modes],
         capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
             json_content_types=list(capture.json_content_types)
+        ),
+    )
+
+
+def instance_variants(
+    variants: Sequence[InstanceVariant], model_names: Mapping[str, str]
+) -> list[ProductionVariant]:
+    """Production variants on dedicated instances, each with its model."""
+    return [
+        ProductionVariant(
+            variant_name=v.name,
+            model_name=model_names[v.name],
+            instance_type=v.instance_type,
+            initial_instance_count=v.initial_instance_count,
+            initial_variant_weight=v.initial_weight,
+            volume_size_in_gb=v.volume_size_gb,
+            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
+            container_startup_health_check_timeout_in_seconds=v.container_startup_health_check_timeout_seconds,
+        )
+        for v in variants
+    ]
+
+
+def storage_key_rejection(variants: Sequence[InstanceVariant]) -> str | None:
+    """Why AWS rejects a storage KMS key for these variants, or None when it takes one."""
+    families = sorted(
+        {
+            limits.instance_family(v.instance_type)
+            for v in variants
+            if limits.has_instance_storage(v.instance_type)
+        }
+    )
+    if not families:
+        return None
+    return (
+        f"Instance families {', '.join(families)} have NVMe instance storage, which AWS encrypts in "
+        "hardware and for which CreateEndpointConfig rejects a KmsKeyId."
+    )
+
+
+def serverless_variant(block: ServerlessEndpoint, model_name: str) -> ProductionVariant:
+    """The single serverless production variant: memory, concurrency, provisioned concurrency."""
+    return ProductionVariant(
+        variant_name=block.variant_name,
+        model_name=model_name,
+        serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+            memory_size_in_mb=block.memory_size_mb,
+            max_concurrency=block.max_concurrency,
+            provisioned_concurrency=block.provisioned_concurrency,
         ),
     )
 

@@ -1,15 +1,21 @@
-"""Autoscaling of one production variant: target tracking plus scheduled capacity changes."""
+"""Autoscaling of one production variant: target tracking plus scheduled capacity changes.
+
+Instance variants scale their instance count on invocations per instance; serverless variants
+scale their provisioned concurrency on its utilization.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
-from endpoint_configs.models import VariantAutoscaling as VariantAutoscalingConfig
+from endpoint_configs.models import ProvisionedConcurrencyScaling, ScheduledCapacity, VariantAutoscaling
 
-INSTANCE_COUNT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # Application Auto Scaling acts through its service-linked role; no role of ours is needed.
 # https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
 SERVICE_LINKED_ROLE = (
@@ -18,13 +24,34 @@ SERVICE_LINKED_ROLE = (
 )
 
 
-class InstanceVariantAutoscaling(Construct):
-    """Scale a variant's instance count between ``min_capacity`` and ``max_capacity``.
+@dataclass(frozen=True)
+class ScalingDimension:
+    """What is scaled and the predefined metric that target tracking holds steady."""
 
-    Target tracking keeps ``SageMakerVariantInvocationsPerInstance`` at the configured target;
-    each schedule changes the bounds at a cron time in a time zone (e.g. fewer instances at
-    night). The target depends on ``endpoint`` so it is registered after the endpoint exists.
-    Exposes ``scalable_target`` and ``target_invocations_per_instance``.
+    scalable_dimension: str
+    metric: appscaling.PredefinedMetric
+    policy_id: str
+
+
+INSTANCE_COUNT = ScalingDimension(
+    "sagemaker:variant:DesiredInstanceCount",
+    appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+    "InvocationsPerInstance",
+)
+PROVISIONED_CONCURRENCY = ScalingDimension(
+    "sagemaker:variant:DesiredProvisionedConcurrency",
+    appscaling.PredefinedMetric.SAGEMAKER_VARIANT_PROVISIONED_CONCURRENCY_UTILIZATION,
+    "ProvisionedConcurrencyUtilization",
+)
+
+
+class VariantScaling(Construct):
+    """Scale one variant between ``min_capacity`` and ``max_capacity`` on ``dimension``.
+
+    Target tracking holds the dimension's metric at ``target_value``; each schedule changes the
+    bounds at a cron time in a time zone (e.g. less capacity at night). The scalable target
+    depends on ``endpoint``, so it is registered after the endpoint exists.
+    Exposes ``scalable_target`` and ``target_value``.
     """
 
     def __init__(
@@ -34,8 +61,14 @@ class InstanceVariantAutoscaling(Construct):
         *,
         endpoint_name: str,
         variant_name: str,
-        scaling: VariantAutoscalingConfig,
         endpoint: IDependable,
+        dimension: ScalingDimension,
+        min_capacity: int,
+        max_capacity: int,
+        target_value: float,
+        scale_in_cooldown_seconds: int,
+        scale_out_cooldown_seconds: int,
+        schedules: Sequence[ScheduledCapacity] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -44,9 +77,9 @@ class InstanceVariantAutoscaling(Construct):
             "Target",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
-            scalable_dimension=INSTANCE_COUNT_DIMENSION,
-            min_capacity=scaling.min_capacity,
-            max_capacity=scaling.max_capacity,
+            scalable_dimension=dimension.scalable_dimension,
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
             role=iam.Role.from_role_arn(
                 self,
                 "ServiceLinkedRole",
@@ -54,15 +87,15 @@ class InstanceVariantAutoscaling(Construct):
             ),
         )
         self.scalable_target.node.add_dependency(endpoint)
-        self.target_invocations_per_instance = scaling.target_invocations_per_instance
+        self.target_value = target_value
         self.scalable_target.scale_to_track_metric(
-            "InvocationsPerInstance",
-            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-            target_value=self.target_invocations_per_instance,
-            scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_seconds),
-            scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds),
+            dimension.policy_id,
+            predefined_metric=dimension.metric,
+            target_value=target_value,
+            scale_in_cooldown=cdk.Duration.seconds(scale_in_cooldown_seconds),
+            scale_out_cooldown=cdk.Duration.seconds(scale_out_cooldown_seconds),
         )
-        for schedule in scaling.schedules:
+        for schedule in schedules:
             self.scalable_target.scale_on_schedule(
                 schedule.name,
                 schedule=appscaling.Schedule.expression(f"cron({schedule.cron})"),
@@ -70,3 +103,57 @@ class InstanceVariantAutoscaling(Construct):
                 min_capacity=schedule.min_capacity,
                 max_capacity=schedule.max_capacity,
             )
+
+    @classmethod
+    def instance_count(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        variant_name: str,
+        endpoint: IDependable,
+        scaling: VariantAutoscaling,
+    ) -> VariantScaling:
+        """Instances on invocations per instance per minute (the measured throughput x safety factor)."""
+        return cls(
+            scope,
+            construct_id,
+            endpoint_name=endpoint_name,
+            variant_name=variant_name,
+            endpoint=endpoint,
+            dimension=INSTANCE_COUNT,
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
+            target_value=scaling.target_invocations_per_instance,
+            scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
+            scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
+            schedules=scaling.schedules,
+        )
+
+    @classmethod
+    def provisioned_concurrency(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        variant_name: str,
+        endpoint: IDependable,
+        scaling: ProvisionedConcurrencyScaling,
+    ) -> VariantScaling:
+        """Provisioned concurrency on its utilization (0-1)."""
+        return cls(
+            scope,
+            construct_id,
+            endpoint_name=endpoint_name,
+            variant_name=variant_name,
+            endpoint=endpoint,
+            dimension=PROVISIONED_CONCURRENCY,
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
+            target_value=scaling.target_utilization,
+            scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
+            scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
+            schedules=scaling.schedules,
+        )

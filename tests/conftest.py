@@ -17,9 +17,16 @@ import aws_cdk as cdk
 from aws_cdk import assertions
 
 import app as cdk_app
+from endpoint_configs import load_environment_config
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("dev", "staging", "prod")
+TARGETS = tuple(
+    (env, endpoint_type)
+    for env in ENVIRONMENTS
+    for endpoint_type in load_environment_config(env).offered_endpoint_types
+)
+"""Every (environment, endpoint type) the shipped configs offer."""
 
 
 @dataclass
@@ -27,6 +34,7 @@ class SynthesizedEnvironment:
     """One environment synthesized through ``app.build_app``, as the cdk CLI would."""
 
     env: str
+    endpoint_type: str
     app: cdk.App
     assembly: cdk.cx_api.CloudAssembly
     outdir: Path
@@ -51,10 +59,23 @@ def synthesize(env: str, outdir: Path, endpoint_type: str = "default") -> Synthe
     app = cdk.App(context=context, outdir=str(outdir))
     cdk_app.build_app(app)
     assembly = app.synth()
-    return SynthesizedEnvironment(env=env, app=app, assembly=assembly, outdir=outdir)
+    config = load_environment_config(env)
+    chosen = config.default_endpoint_type if endpoint_type == "default" else endpoint_type
+    return SynthesizedEnvironment(env=env, endpoint_type=chosen, app=app, assembly=assembly, outdir=outdir)
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedEnvironment]:
-    """Every environment, synthesized once for the requesting test module."""
+    """Every environment with its default (real-time) endpoint, synthesized once per module."""
     return {env: synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}")) for env in ENVIRONMENTS}
+
+
+@pytest.fixture(scope="module")
+def synthesized_targets(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[tuple[str, str], SynthesizedEnvironment]:
+    """Every (environment, endpoint type) the configs offer, synthesized once per module."""
+    return {
+        (env, kind): synthesize(env, tmp_path_factory.mktemp(f"cdk-{env}-{kind}"), kind)
+        for env, kind in TARGETS
+    }

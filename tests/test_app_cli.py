@@ -75,6 +75,15 @@ def test_app_synthesizes_the_default_endpoint_type(tmp_path: Path) -> None:
     ]
 
 
+def test_app_synthesizes_the_requested_endpoint_type(tmp_path: Path) -> None:
+    result = _app(tmp_path, env="dev", endpoint_type="serverless")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in _templates(tmp_path)) == [
+        "minilm-embeddings-dev-serverless.template.json",
+        "minilm-embeddings-dev-stateful.template.json",
+    ]
+
+
 @pytest.mark.slow
 def test_cdk_cli_synth_reports_a_bad_flag_without_a_traceback(tmp_path: Path) -> None:
     # GIVEN the pinned cdk CLI, WHEN run with an unknown environment

@@ -19,9 +19,11 @@ from endpoint_configs import (
     available_environments,
     limits,
     load_environment_config,
+    memory_problems,
     parse_config,
     resolve_endpoint_type,
 )
+from endpoint_configs.models import RealtimeEndpoint
 
 BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
 
@@ -57,6 +59,7 @@ def config_error(**changes: Any) -> ConfigError:
 
 
 V0 = "endpoints[0].variants[0]"
+SL = "endpoints[1]"
 SCALING = f"{V0}.autoscaling"
 BLUE_GREEN = "endpoints[0].deployment.blue_green"
 
@@ -264,6 +267,44 @@ CASES = [
         "endpoints[0].deployment.rollback_alarms",
         "11 rollback alarms; allowed: 1-10",
     ),
+    # serverless (endpoints[1] in dev.yaml)
+    _case(f"{SL}.memory_size_mb", 3000, SL, "memory_size_mb 3000 is not allowed; allowed: 1024, 2048, 3072"),
+    _case(f"{SL}.max_concurrency", 500, f"{SL}.max_concurrency", "less than or equal to 200"),
+    _case(f"{SL}.provisioned_concurrency", 201, f"{SL}.provisioned_concurrency", "less than or equal to 200"),
+    _case(f"{SL}.provisioned_concurrency", 50, SL, "provisioned_concurrency 50 > max_concurrency 5"),
+    _case(
+        f"{SL}.instance_type",
+        "ml.m5.large",
+        SL,
+        "'instance_type' is not allowed: serverless endpoints have no",
+    ),
+    _case(f"{SL}.variants", [], SL, "'variants' is not allowed: serverless endpoints have one variant"),
+    _case(
+        f"{SL}.data_capture",
+        {},
+        SL,
+        "'data_capture' is not allowed: serverless endpoints do not support data",
+    ),
+    _case(f"{SL}.network_isolation", True, SL, "serverless endpoints do not support network isolation"),
+    _case(
+        f"{SL}.network_isolation",
+        DELETE,
+        "",
+        "do not support network isolation: set network_isolation: false",
+    ),
+    _case(
+        "model.vpc",
+        {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]},
+        "",
+        "serverless endpoints cannot run in a VPC",
+    ),
+    _case(f"{SL}.deployment", {"rolling": {}}, SL, "rolling updates do not support serverless endpoints"),
+    _case(
+        f"{SL}.provisioned_concurrency_scaling",
+        {"min_capacity": 1, "max_capacity": 2},
+        SL,
+        "provisioned_concurrency_scaling needs provisioned_concurrency",
+    ),
     # environment level
     _case("colour", "blue", "colour", "unknown key; allowed keys: project, environment"),
     _case("model", DELETE, "model", "required key is missing"),
@@ -409,7 +450,7 @@ def test_shipped_environment_files_are_valid(env: str) -> None:
 
 
 def test_target_invocations_come_from_measured_throughput_and_safety_factor() -> None:
-    scaling = load_environment_config("prod").endpoint("realtime").variants[0].autoscaling
+    scaling = load_environment_config("prod").block(RealtimeEndpoint).variants[0].autoscaling
     assert scaling is not None
     # 80 requests/s per instance x 60 s x 0.6 safety factor
     assert scaling.target_invocations_per_instance == 2880.0
@@ -426,3 +467,51 @@ def test_configuration_packages_never_import_aws_cdk() -> None:
         for source in (Path(__file__).resolve().parents[1] / package).rglob("*.py"):
             text = source.read_text()
             assert not re.search(r"^\s*(import|from)\s+(aws_cdk|constructs|cdk_nag)\b", text, re.M), source
+
+
+def _serverless(**block: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    data["endpoints"][1].update(block)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("bounds", "fragment"),
+    [
+        ((3, 4), "provisioned_concurrency 2 is outside its scaling bounds 3-4"),
+        ((1, 9), "max_capacity 9 > max_concurrency 5"),
+        ((3, 1), "min_capacity 3 > max_capacity 1"),
+    ],
+)  # fmt: skip
+def test_provisioned_concurrency_scaling_bounds_are_checked(bounds: tuple[int, int], fragment: str) -> None:
+    scaling = {"min_capacity": bounds[0], "max_capacity": bounds[1]}
+    block = _serverless(provisioned_concurrency=2, provisioned_concurrency_scaling=scaling)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_dump(block), source="dev.yaml")
+    assert fragment in str(caught.value)
+
+
+def test_serverless_memory_below_the_models_estimate_is_rejected() -> None:
+    # GIVEN 1024 MB for a model whose manifest estimates 1128 MB to serve
+    config = parse_config(yaml.safe_dump(_serverless(memory_size_mb=1024)), source="dev.yaml")
+    # WHEN checked against the estimate
+    (problem,) = memory_problems(config, "serverless", 1128 * 1024**2)
+    # THEN the field, the value and the smallest size that fits are named
+    assert problem.path == "endpoints[1].memory_size_mb"
+    assert problem.value == 1024
+    assert (
+        problem.message
+        == "the packaged model needs about 1128 MB to serve (manifest estimate); allowed: at least 2048"
+    )
+
+
+def test_model_larger_than_any_serverless_size_is_told_so() -> None:
+    config = load_environment_config("dev")
+    (problem,) = memory_problems(config, "serverless", 7000 * 1024**2)
+    assert "none: the model needs more than serverless offers" in problem.message
+
+
+def test_memory_check_passes_when_the_model_fits_and_ignores_real_time() -> None:
+    config = load_environment_config("dev")
+    assert memory_problems(config, "serverless", 1128 * 1024**2) == []
+    assert memory_problems(config, "realtime", 100 * 1024**3) == []

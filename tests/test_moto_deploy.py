@@ -1,5 +1,6 @@
-"""Deploy every environment's synthesized templates into moto's CloudFormation and read back,
-with boto3, what exists: endpoint config, endpoint, scalable targets, policies, schedules, alarms."""
+"""Deploy every environment's synthesized templates, for every endpoint type it offers, into moto's
+CloudFormation and read back with boto3 what exists: endpoint config, endpoint, scalable targets,
+policies, schedules, alarms."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from moto import mock_aws
 
 from endpoint_configs import limits, load_environment_config
+from endpoint_configs.models import RealtimeEndpoint, ServerlessEndpoint
 from local_aws.cloudformation_resources import install
-from tests.conftest import ENVIRONMENTS, SynthesizedEnvironment
+from tests.conftest import TARGETS, SynthesizedEnvironment
 
 REGION = "us-east-1"
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
@@ -22,6 +24,7 @@ BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 @dataclass
 class Deployed:
     env: str
+    endpoint_type: str
     stacks: dict[str, dict[str, Any]]
     clients: dict[str, Any]
 
@@ -29,13 +32,8 @@ class Deployed:
         return self.clients.setdefault(service, boto3.client(service, region_name=REGION))
 
 
-@pytest.fixture(scope="module", params=ENVIRONMENTS)
-def deployed(
-    request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedEnvironment]
-) -> Iterator[Deployed]:
+def _deploy(synth: SynthesizedEnvironment) -> Iterator[Deployed]:
     """GIVEN the synthesized templates of one environment, WHEN deployed to moto in stack order."""
-    env: str = request.param
-    synth = synthesized[env]
     with pytest.MonkeyPatch.context() as patch:
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -50,7 +48,7 @@ def deployed(
             )
             cloudformation = boto3.client("cloudformation", region_name=REGION)
             stacks = {}
-            for purpose in ("stateful", "realtime"):
+            for purpose in ("stateful", synth.endpoint_type):
                 name = synth.stack(purpose).stack_name
                 cloudformation.create_stack(
                     StackName=name,
@@ -58,7 +56,14 @@ def deployed(
                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
                 )
                 stacks[purpose] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-            yield Deployed(env=env, stacks=stacks, clients={})
+            yield Deployed(env=synth.env, endpoint_type=synth.endpoint_type, stacks=stacks, clients={})
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids="-".join)
+def deployed(
+    request: pytest.FixtureRequest, synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment]
+) -> Iterator[Deployed]:
+    yield from _deploy(synthesized_targets[request.param])
 
 
 def _outputs(stack: dict[str, Any]) -> dict[str, str]:
@@ -71,12 +76,17 @@ def test_both_stacks_are_created(deployed: Deployed) -> None:
 
 def test_endpoint_is_in_service_under_its_configured_name(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
-    name = config.endpoint_name("realtime")
-    assert _outputs(deployed.stacks["realtime"])["EndpointName"] == name
+    name = config.endpoint_name(deployed.endpoint_type)
+    assert _outputs(deployed.stacks[deployed.endpoint_type])["EndpointName"] == name
     endpoint = deployed.client("sagemaker").describe_endpoint(EndpointName=name)
     assert endpoint["EndpointStatus"] == "InService"
+
+
+def _check_instance_variant_counts(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    endpoint = deployed.client("sagemaker").describe_endpoint(EndpointName=config.endpoint_name("realtime"))
     expected = [
-        (v.name, v.initial_instance_count, v.initial_weight) for v in config.endpoint("realtime").variants
+        (v.name, v.initial_instance_count, v.initial_weight) for v in config.block(RealtimeEndpoint).variants
     ]
     actual = [
         (v["VariantName"], v["CurrentInstanceCount"], v["CurrentWeight"])
@@ -86,8 +96,16 @@ def test_endpoint_is_in_service_under_its_configured_name(deployed: Deployed) ->
 
 
 def test_endpoint_config_matches_the_config_file(deployed: Deployed) -> None:
+    if deployed.endpoint_type == "serverless":
+        _check_serverless_config(deployed)
+    else:
+        _check_instance_variant_counts(deployed)
+        _check_realtime_config(deployed)
+
+
+def _check_realtime_config(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
-    block = config.endpoint("realtime")
+    block = config.block(RealtimeEndpoint)
     sagemaker = deployed.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("realtime"))
     endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
@@ -123,6 +141,13 @@ def test_models_use_the_execution_role_and_artifact(deployed: Deployed) -> None:
 
 
 def test_scalable_targets_policies_and_schedules_exist(deployed: Deployed) -> None:
+    if deployed.endpoint_type == "serverless":
+        _check_provisioned_concurrency_scaling(deployed)
+    else:
+        _check_instance_scaling(deployed)
+
+
+def _check_instance_scaling(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
     name = config.endpoint_name("realtime")
     autoscaling = deployed.client("application-autoscaling")
@@ -135,7 +160,7 @@ def test_scalable_targets_policies_and_schedules_exist(deployed: Deployed) -> No
         for p in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     }
     schedules = autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"]
-    scaled = [v for v in config.endpoint("realtime").variants if v.autoscaling is not None]
+    scaled = [v for v in config.block(RealtimeEndpoint).variants if v.autoscaling is not None]
     assert len(targets) == len(scaled) > 0
     for variant in scaled:
         scaling = variant.autoscaling
@@ -166,9 +191,8 @@ def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) ->
     config = load_environment_config(deployed.env)
     alarms = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
     topic = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-alarm-topic-arn"]
-    rollback = config.endpoint("realtime").deployment
-    assert rollback is not None
-    assert len(alarms) == rollback.rollback_alarms.count
+    rollback = config.endpoint(deployed.endpoint_type).deployment
+    assert len(alarms) == (rollback.rollback_alarms.count if rollback else 0)
     for alarm in alarms:
         assert alarm["AlarmActions"] == [topic]
         metric_names = {
@@ -176,6 +200,51 @@ def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) ->
         }
         assert metric_names in ({"Invocation5XXErrors"}, {"ModelLatency"})
         dimensions = [m["MetricStat"]["Metric"]["Dimensions"] for m in alarm["Metrics"] if "MetricStat" in m]
-        assert all(
-            {"Name": "EndpointName", "Value": config.endpoint_name("realtime")} in d for d in dimensions
-        )
+        endpoint_name = config.endpoint_name(deployed.endpoint_type)
+        assert all({"Name": "EndpointName", "Value": endpoint_name} in d for d in dimensions)
+
+
+def _check_serverless_config(serverless: Deployed) -> None:
+    """Memory, concurrency and the environment key; no instances."""
+    config = load_environment_config(serverless.env)
+    block = config.block(ServerlessEndpoint)
+    sagemaker = serverless.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("serverless"))
+    endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    (variant,) = endpoint_config["ProductionVariants"]
+    assert variant["VariantName"] == block.variant_name
+    assert "InstanceType" not in variant
+    expected = {"MemorySizeInMB": block.memory_size_mb, "MaxConcurrency": block.max_concurrency}
+    if block.provisioned_concurrency is not None:
+        expected["ProvisionedConcurrency"] = block.provisioned_concurrency
+    assert variant["ServerlessConfig"] == expected
+    exports = _outputs(serverless.stacks["stateful"])
+    assert endpoint_config["KmsKeyId"] == exports[f"{config.stack_name('stateful')}-key-arn"]
+
+
+def _check_provisioned_concurrency_scaling(serverless: Deployed) -> None:
+    """Provisioned concurrency scales on its utilization, with schedules (when configured)."""
+    config = load_environment_config(serverless.env)
+    block = config.block(ServerlessEndpoint)
+    autoscaling = serverless.client("application-autoscaling")
+    targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    scaling = block.provisioned_concurrency_scaling
+    if scaling is None:
+        assert targets == []
+        return
+    (target,) = targets
+    assert (
+        target["ResourceId"] == f"endpoint/{config.endpoint_name('serverless')}/variant/{block.variant_name}"
+    )
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredProvisionedConcurrency"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (scaling.min_capacity, scaling.max_capacity)
+    (policy,) = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == scaling.target_utilization
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantProvisionedConcurrencyUtilization"
+    )
+    schedules = autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"]
+    assert sorted((s["ScheduledActionName"], s["Schedule"], s["Timezone"]) for s in schedules) == sorted(
+        (s.name, f"cron({s.cron})", s.timezone) for s in scaling.schedules
+    )

@@ -12,7 +12,7 @@ import cdk_nag
 import pytest
 
 from stacks.compliance import RULE_PACKS
-from tests.conftest import ENVIRONMENTS, REPO, SynthesizedEnvironment, synthesize
+from tests.conftest import REPO, TARGETS, SynthesizedEnvironment, synthesize
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 
@@ -22,18 +22,22 @@ def _templates(synth: SynthesizedEnvironment) -> list[Path]:
 
 
 @pytest.mark.parametrize("pack", RULE_PACKS, ids=lambda p: p.__name__)
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("target", TARGETS, ids="-".join)
 def test_cdk_nag_pack_finds_nothing_unacknowledged(
-    synthesized: dict[str, SynthesizedEnvironment], env: str, pack: type[cdk_nag.NagPack]
+    synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment],
+    target: tuple[str, str],
+    pack: type[cdk_nag.NagPack],
 ) -> None:
-    report = pack().validate_scope(synthesized[env].app)
+    report = pack().validate_scope(synthesized_targets[target].app)
     findings = [(v.rule_name, v.description) for v in report.violations]
     assert findings == []
 
 
-def test_every_acknowledgment_gives_a_reason(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+def test_every_acknowledgment_gives_a_reason(
+    synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment],
+) -> None:
     acknowledged: dict[str, str] = {}
-    for construct in synthesized["prod"].app.node.find_all():
+    for construct in synthesized_targets["prod", "realtime"].app.node.find_all():
         for entry in construct.node.metadata:
             if entry.type == "aws:cdk:acknowledged-rules":
                 for rule, reason in entry.data.items():
@@ -43,10 +47,12 @@ def test_every_acknowledgment_gives_a_reason(synthesized: dict[str, SynthesizedE
         assert len(reason) >= 40, where
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_cfn_lint_reports_nothing(synthesized: dict[str, SynthesizedEnvironment], env: str) -> None:
+@pytest.mark.parametrize("target", TARGETS, ids="-".join)
+def test_cfn_lint_reports_nothing(
+    synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment], target: tuple[str, str]
+) -> None:
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "cfn-lint"), *map(str, _templates(synthesized[env]))],
+        [str(REPO / ".venv" / "bin" / "cfn-lint"), *map(str, _templates(synthesized_targets[target]))],
         capture_output=True,
         text=True,
         check=False,
@@ -57,9 +63,9 @@ def test_cfn_lint_reports_nothing(synthesized: dict[str, SynthesizedEnvironment]
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov venv missing: run `make install`")
 def test_checkov_fails_nothing_and_every_skip_has_a_reason(
-    synthesized: dict[str, SynthesizedEnvironment],
+    synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment],
 ) -> None:
-    outdirs = [str(synthesized[env].outdir) for env in ENVIRONMENTS]
+    outdirs = [str(synthesized_targets[target].outdir) for target in TARGETS]
     result = subprocess.run(
         [
             str(CHECKOV),

@@ -87,7 +87,7 @@ def test_model_serves_the_built_artifact_in_network_isolation(dev: SynthesizedEn
         r"s3://cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1/[0-9a-f]{64}\.gz", _asset_url(dev)
     )
     assert model["ExecutionRoleArn"] == {
-        "Fn::GetAtt": [_logical_id(dev, "AWS::IAM::Role", "ExecutionRole"), "Arn"]
+        "Fn::GetAtt": [_logical_id(dev, "AWS::IAM::Role", "ServedExecutionRole"), "Arn"]
     }
     assert "VpcConfig" not in model
 
@@ -101,7 +101,7 @@ def test_gpu_variant_gets_the_gpu_build_of_the_framework_image(prod: Synthesized
 
 def test_models_are_created_after_the_role_policy(dev: SynthesizedEnvironment) -> None:
     model = _only(dev, "AWS::SageMaker::Model")
-    policy = _logical_id(dev, "AWS::IAM::ManagedPolicy", "ExecutionRolePolicy")
+    policy = _logical_id(dev, "AWS::IAM::ManagedPolicy", "ServedExecutionRolePolicy")
     assert model["DependsOn"] == [policy]
 
 
@@ -468,5 +468,5 @@ def test_endpoint_resources_carry_the_config_tags(prod: SynthesizedEnvironment) 
 
 def test_endpoint_waits_for_the_data_capture_grant(staging: SynthesizedEnvironment) -> None:
     endpoint = _only(staging, "AWS::SageMaker::Endpoint")
-    capture_policy = _logical_id(staging, "AWS::IAM::ManagedPolicy", "ExecutionRoleDataCapturePolicy")
+    capture_policy = _logical_id(staging, "AWS::IAM::ManagedPolicy", "ServedExecutionRoleDataCapturePolicy")
     assert capture_policy in endpoint["DependsOn"]
