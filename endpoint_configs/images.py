@@ -10,7 +10,13 @@ import functools
 import logging
 
 from endpoint_configs.errors import Problem
-from endpoint_configs.models import AnyEndpoint, ContainerImage, EnvironmentConfig, ServerlessEndpoint
+from endpoint_configs.models import (
+    AnyEndpoint,
+    AsyncEndpoint,
+    ContainerImage,
+    EnvironmentConfig,
+    ServerlessEndpoint,
+)
 
 SERVERLESS_IMAGE_INSTANCE_TYPE = "ml.m5.large"
 """Serverless endpoints run CPU builds; any CPU instance type selects that build."""
@@ -93,4 +99,6 @@ def image_instance_types(block: AnyEndpoint) -> list[str]:
     serverless endpoints (CPU only)."""
     if isinstance(block, ServerlessEndpoint):
         return [SERVERLESS_IMAGE_INSTANCE_TYPE]
+    if isinstance(block, AsyncEndpoint):
+        return [block.instance_type]
     return [variant.instance_type for variant in block.variants]

@@ -54,6 +54,13 @@ SERVERLESS_MAX_CONCURRENCY = Range(1, 200)
 SERVERLESS_MAX_PAYLOAD_MB = 4
 SERVERLESS_MAX_INVOCATION_SECONDS = 60
 
+# Asynchronous inference.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AsyncInferenceClientConfig.html
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html
+ASYNC_MAX_CONCURRENT_INVOCATIONS = Range(1, 1000)
+ASYNC_INVOCATION_TIMEOUT_SECONDS = Range(1, 3600)
+ASYNC_MAX_PAYLOAD_MB = 1024
+
 # Deployment guardrails.
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RollingUpdatePolicy.html

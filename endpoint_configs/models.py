@@ -15,8 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from endpoint_configs import limits
 
-ENDPOINT_TYPES: tuple[str, ...] = ("realtime", "serverless")
-"""Endpoint types this package can deploy (async and batch follow)."""
+ENDPOINT_TYPES: tuple[str, ...] = ("realtime", "serverless", "async")
+"""Endpoint types this package can deploy (batch transform follows)."""
 
 REQUIRED_TAGS: tuple[str, ...] = ("cost-center",)
 
@@ -661,9 +661,135 @@ class ServerlessEndpoint(StrictModel):
         return self
 
 
-EndpointBlock = Annotated[Union[RealtimeEndpoint, ServerlessEndpoint], Field(discriminator="type")]  # noqa: UP007
-AnyEndpoint = RealtimeEndpoint | ServerlessEndpoint
-Block = TypeVar("Block", RealtimeEndpoint, ServerlessEndpoint)
+SnsTopicArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")]
+
+
+class AsyncAutoscaling(StrictModel):
+    """Scale to zero: target tracking on the backlog per instance, plus a step policy that adds
+    the first instance when requests wait and no instance runs (``HasBacklogWithoutCapacity``).
+
+    Without that step policy, scaling out from zero waits until the backlog per instance passes the
+    target, which at zero instances it never reaches in a useful time.
+    https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html
+    """
+
+    min_capacity: int = Field(
+        default=0, ge=0, description="Instances at least; 0 scales to zero. Default: 0."
+    )
+    max_capacity: int = Field(ge=1, description="Instances at most, >= 1.")
+    target_backlog_per_instance: float = Field(
+        default=5, gt=0, description="Queued requests per instance to hold. Default: 5."
+    )
+    scale_in_cooldown_seconds: int = Field(
+        default=600,
+        ge=limits.SCALING_COOLDOWN_SECONDS.low,
+        le=limits.SCALING_COOLDOWN_SECONDS.high,
+        description="0-3600. Default: 600 (instances take minutes to start; do not flap).",
+    )
+    scale_out_cooldown_seconds: int = Field(
+        default=120,
+        ge=limits.SCALING_COOLDOWN_SECONDS.low,
+        le=limits.SCALING_COOLDOWN_SECONDS.high,
+        description="0-3600. Default: 120.",
+    )
+    schedules: list[ScheduledCapacity] = Field(default_factory=list, description="Default: none.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AsyncAutoscaling:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"min_capacity {self.min_capacity} > max_capacity {self.max_capacity}; "
+                "allowed: 0 <= min_capacity <= max_capacity"
+            )
+        names = [s.name for s in self.schedules]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"schedule names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class AsyncAlarms(StrictModel):
+    """Operational alarms on the queue, sent to the environment's alarm topic."""
+
+    max_backlog_size: int = Field(default=100, ge=1, description="Queued requests. Default: 100.")
+    max_oldest_request_age_seconds: int = Field(
+        default=1800, ge=60, description="Age of the oldest queued request. Default: 1800."
+    )
+    max_invocation_failures_per_5_minutes: int = Field(
+        default=0, ge=0, description="Failed invocations in 5 minutes. Default: 0 (any failure)."
+    )
+
+
+class AsyncEndpoint(StrictModel):
+    """An asynchronous endpoint: requests queue in S3 (payload up to 1 GB, up to 1 h each),
+    results land in S3 with SNS notifications, and the fleet can scale to zero when idle."""
+
+    type: Literal["async"]
+    endpoint_name: SageMakerName | None = Field(default=None, description="Default: <project>-<env>-async.")
+    variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")
+    instance_type: InstanceType = Field(description="ml.<family>.<size> from the hosting list.")
+    initial_instance_count: int = Field(default=1, ge=1, description=">= 1 at creation. Default: 1.")
+    volume_size_gb: int | None = Field(
+        default=None, ge=limits.VOLUME_SIZE_GB.low, le=limits.VOLUME_SIZE_GB.high, description="1-512."
+    )
+    max_concurrent_invocations_per_instance: int = Field(
+        default=4,
+        ge=limits.ASYNC_MAX_CONCURRENT_INVOCATIONS.low,
+        le=limits.ASYNC_MAX_CONCURRENT_INVOCATIONS.high,
+        description="Requests one instance works on at once, 1-1000. Default: 4.",
+    )
+    invocation_timeout_seconds: int = Field(
+        default=900,
+        ge=limits.ASYNC_INVOCATION_TIMEOUT_SECONDS.low,
+        le=limits.ASYNC_INVOCATION_TIMEOUT_SECONDS.high,
+        description="Per request, 1-3600; clients pass it to InvokeEndpointAsync (a stack output). "
+        "Default: 900.",
+    )
+    input_path: S3PrefixUri | None = Field(
+        default=None, description="Where clients put requests. Default: <env bucket>/async/input/."
+    )
+    output_path: S3PrefixUri | None = Field(
+        default=None, description="Results. Default: <env bucket>/async/output/."
+    )
+    failure_path: S3PrefixUri | None = Field(
+        default=None, description="Failures. Default: <env bucket>/async/failure/."
+    )
+    success_topic_arn: SnsTopicArn | None = Field(
+        default=None, description="Notify success here. Default: a topic created (KMS, TLS only)."
+    )
+    error_topic_arn: SnsTopicArn | None = Field(
+        default=None, description="Notify errors here. Default: a topic created (KMS, TLS only)."
+    )
+    autoscaling: AsyncAutoscaling | None = Field(default=None, description="Default: none (fixed count).")
+    alarms: AsyncAlarms = Field(default_factory=AsyncAlarms)
+    deployment: DeploymentGuardrails | None = Field(default=None, description="Default: the service's.")
+    network_isolation: bool | None = Field(
+        default=None, description="Overrides model.network_isolation. Default: the model's."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AsyncEndpoint:
+        scaling = self.autoscaling
+        if scaling is not None:
+            if limits.is_burstable(self.instance_type):
+                raise ValueError(
+                    f"autoscaling is not supported on burstable instance {self.instance_type}; "
+                    "allowed: a non-burstable family such as ml.m5 or ml.c6i, or no autoscaling"
+                )
+            if self.initial_instance_count > scaling.max_capacity:
+                raise ValueError(
+                    f"initial_instance_count {self.initial_instance_count} > autoscaling.max_capacity "
+                    f"{scaling.max_capacity}"
+                )
+        return self
+
+
+EndpointBlock = Annotated[
+    Union[RealtimeEndpoint, ServerlessEndpoint, AsyncEndpoint],  # noqa: UP007
+    Field(discriminator="type"),
+]
+AnyEndpoint = RealtimeEndpoint | ServerlessEndpoint | AsyncEndpoint
+Block = TypeVar("Block", RealtimeEndpoint, ServerlessEndpoint, AsyncEndpoint)
 
 
 class StatefulConfig(StrictModel):

@@ -9,10 +9,11 @@ here cover the ones our stacks use:
 
 Each one stores its state in moto's Application Auto Scaling or CloudWatch backend, so after
 ``create_stack`` the ordinary describe calls return what the template declared. Ref and Fn::GetAtt
-return what real CloudFormation returns. ``install()`` also mends four places where moto differs
+return what real CloudFormation returns. ``install()`` also mends five places where moto differs
 from AWS: current SageMaker instance families (g5, g6, inf2, p5 ...), current scalable dimensions
 (serverless provisioned concurrency), explicit SageMaker model, endpoint-config and endpoint names,
-and CloudFormation-style tags on KMS keys. Call it before
+CloudFormation-style tags on KMS keys, and asynchronous results, which it now writes under the
+endpoint config's S3 output path. Call it before
 creating stacks.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,8 +46,11 @@ from moto.cloudwatch.models import (
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
 from moto.kms.models import Key
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
+from moto.s3.models import s3_backends
+from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 from moto.sagemaker.models import Model as SageMakerModel
+from moto.sagemakerruntime.models import SageMakerRuntimeBackend
 
 from endpoint_configs.limits import hosting_instance_types
 
@@ -572,6 +577,47 @@ def _accept_current_scalable_dimensions() -> None:
     autoscaling_models._target_params_are_valid = target_params_are_valid  # type: ignore[assignment]
 
 
+def _deliver_async_results_to_configured_paths() -> None:
+    """moto answers InvokeEndpointAsync for any name and puts the result in a new random bucket;
+    SageMaker puts it under the endpoint config's S3OutputPath (S3FailurePath on failure). Check
+    that the endpoint exists, then move moto's result to where SageMaker would write it."""
+    original = SageMakerRuntimeBackend.invoke_endpoint_async
+    if getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def invoke_endpoint_async(
+        self: SageMakerRuntimeBackend, endpoint_name: str, input_location: str
+    ) -> tuple[str, str]:
+        sagemaker = sagemaker_backends[self.account_id][self.region_name]
+        endpoint = sagemaker.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise SageMakerValidationError(
+                message=f"Endpoint {endpoint_name} of account {self.account_id} not found."
+            )
+        config = sagemaker.endpoint_configs[endpoint.endpoint_config_name]
+        output = config.async_inference_config.get("OutputConfig") or {}
+        moto_output, moto_failure = original(self, endpoint_name, input_location)
+        if not output:
+            return moto_output, moto_failure
+        storage = s3_backends[self.account_id][self.partition]
+        name = f"{uuid.uuid5(uuid.NAMESPACE_URL, f'{endpoint_name}/{input_location}')}.out"
+        destinations = (
+            f"{output['S3OutputPath'].rstrip('/')}/{name}",
+            f"{output['S3FailurePath'].rstrip('/')}/{name}",
+        )
+        for source, target in zip((moto_output, moto_failure), destinations, strict=True):
+            bucket, key = source.removeprefix("s3://").split("/", 1)
+            result = storage.get_object(bucket, key) if key in storage.get_bucket(bucket).keys else None
+            if result is not None:
+                target_bucket, target_key = target.removeprefix("s3://").split("/", 1)
+                storage.put_object(target_bucket, target_key, result.value)
+        return destinations
+
+    setattr(invoke_endpoint_async, _PATCHED, True)
+    SageMakerRuntimeBackend.invoke_endpoint_async = invoke_endpoint_async  # type: ignore[method-assign]
+
+
 def _honour_explicit_sagemaker_names() -> None:
     """moto names SageMaker models, endpoint configs and endpoints ``<stack>-<logical id>-<random>``
     even when the template sets a name; real CloudFormation uses the given name, and clients call
@@ -595,6 +641,7 @@ def install() -> None:
     _accept_cloudformation_tags_on_kms_keys()
     _honour_explicit_sagemaker_names()
     _accept_current_scalable_dimensions()
+    _deliver_async_results_to_configured_paths()
     for name in ("get_model_list", "get_model_map", "get_name_type_map"):
         cached: Any = getattr(parsing, name, None)
         if hasattr(cached, "cache_clear"):

@@ -10,15 +10,17 @@ import aws_cdk as cdk
 from endpoint_configs.models import ArtifactSource, EnvironmentConfig
 from model_packaging.build import build_artifact_cached
 from model_packaging.sources import resolve_source_dir
+from stacks.async_stack import AsyncInferenceStack
 from stacks.compliance import add_rule_packs
 from stacks.model_data import ArtifactLocation
 from stacks.realtime_stack import RealtimeInferenceStack
 from stacks.serverless_stack import ServerlessInferenceStack
 from stacks.stateful import StatefulStack
 
-INFERENCE_STACKS: dict[str, type[RealtimeInferenceStack] | type[ServerlessInferenceStack]] = {
+INFERENCE_STACKS: dict[str, type[RealtimeInferenceStack | ServerlessInferenceStack | AsyncInferenceStack]] = {
     "realtime": RealtimeInferenceStack,
     "serverless": ServerlessInferenceStack,
+    "async": AsyncInferenceStack,
 }
 BUILD_DIR = Path("build") / "artifacts"
 """Where synth-time builds go, under the project root (ignored by git)."""

@@ -140,29 +140,34 @@ class ModelExecutionRole(Construct):
         )
         self._key = key
 
-    def grant_data_capture(self, *, bucket: s3.IBucket, prefix: str) -> iam.ManagedPolicy:
-        """Write captured requests and responses under ``prefix`` of ``bucket``, encrypted.
+    def add_policy(
+        self, construct_id: str, statements: Sequence[iam.PolicyStatement], *, prefix_reason: str
+    ) -> iam.ManagedPolicy:
+        """Attach a customer managed policy; each resource ending in ``*`` (an S3 prefix) is
+        acknowledged in cdk-nag with ``prefix_reason``. Returns the policy, to depend on."""
+        policy = iam.ManagedPolicy(self, construct_id, roles=[self.role], statements=list(statements))
+        for statement in statements:
+            for resource in statement.resources:
+                rendered = rendered_for_nag(self, resource)
+                if rendered.endswith("*"):
+                    acknowledge(policy, f"AwsSolutions-IAM5[Resource::{rendered}]", prefix_reason)
+        return policy
 
-        Returns the policy, for the endpoint to depend on."""
-        objects = bucket.arn_for_objects(f"{prefix}/*")
-        capture_policy = iam.ManagedPolicy(
-            self,
+    def grant_data_capture(self, *, bucket: s3.IBucket, prefix: str) -> iam.ManagedPolicy:
+        """Write captured requests and responses under ``prefix`` of ``bucket``, encrypted."""
+        return self.add_policy(
             "DataCapturePolicy",
-            roles=[self.role],
-            statements=[
-                iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]),
+            [
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{prefix}/*")]
+                ),
                 iam.PolicyStatement(
                     actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[self._key.key_arn]
                 ),
             ],
+            prefix_reason=f"SageMaker writes capture files under generated keys; the grant is limited to "
+            f"the '{prefix}/' prefix of the environment's bucket and holds nothing else.",
         )
-        acknowledge(
-            capture_policy,
-            f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, objects)}]",
-            f"SageMaker writes capture files under generated keys; the grant is limited to the "
-            f"'{prefix}/' prefix of the environment's bucket and holds nothing else.",
-        )
-        return capture_policy
 
     def grant_describe_alarms(self, alarms: Sequence[cloudwatch.IAlarm]) -> None:
         """SageMaker reads the rollback alarms with this role during a guarded deployment.

@@ -23,7 +23,8 @@ ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
 
 class InferenceEndpoint(Construct):
     """``AWS::SageMaker::EndpointConfig`` + ``AWS::SageMaker::Endpoint`` for any production variants
-    (instance-based or serverless; see ``instance_variants`` and ``serverless_variant``).
+    (instance-based or serverless; see ``instance_variants`` and ``serverless_variant``), real-time or
+    asynchronous (``async_inference``).
 
     - Storage is encrypted with ``key``; pass ``key_rejected_because`` where AWS rejects a key for
       these variants (NVMe instance storage), and the omission is acknowledged with that reason.
@@ -51,6 +52,7 @@ class InferenceEndpoint(Construct):
         data_capture: DataCapture | None = None,
         deployment: DeploymentGuardrails | None = None,
         alarm_topic: sns.ITopic | None = None,
+        async_inference: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
@@ -64,6 +66,7 @@ class InferenceEndpoint(Construct):
             production_variants=list(production_variants),
             kms_key_id=None if key_rejected_because else key.key_arn,
             data_capture_config=_data_capture(data_capture, capture_bucket, key),
+            async_inference_config=async_inference,
         )
         if key_rejected_because:
             acknowledge(
@@ -100,13 +103,7 @@ class InferenceEndpoint(Construct):
         return self._metric("ModelLatency", variant_name, statistic)
 
     def _metric(self, name: str, variant_name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=SAGEMAKER_NAMESPACE,
-            metric_name=name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
-            statistic=statistic,
-            period=cdk.Duration.minutes(1),
-        )
+        return metric(self.endpoint_name, name, statistic, variant_name)
 
     def _rollback_alarms(
         self, deployment: DeploymentGuardrails, alarm_topic: sns.ITopic | None
@@ -180,6 +177,22 @@ def _data_capture(
         capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
             json_content_types=list(capture.json_content_types)
         ),
+    )
+
+
+def metric(
+    endpoint_name: str, name: str, statistic: str, variant_name: str | None = None
+) -> cloudwatch.Metric:
+    """A one-minute ``AWS/SageMaker`` metric of an endpoint (and variant)."""
+    dimensions = {"EndpointName": endpoint_name}
+    if variant_name is not None:
+        dimensions["VariantName"] = variant_name
+    return cloudwatch.Metric(
+        namespace=SAGEMAKER_NAMESPACE,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=cdk.Duration.minutes(1),
     )
 
 

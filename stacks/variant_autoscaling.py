@@ -1,7 +1,8 @@
 """Autoscaling of one production variant: target tracking plus scheduled capacity changes.
 
 Instance variants scale their instance count on invocations per instance; serverless variants
-scale their provisioned concurrency on its utilization.
+scale their provisioned concurrency on its utilization; asynchronous endpoints scale their
+instances on the queue backlog per instance, down to zero, and back up from zero.
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
-from endpoint_configs.models import ProvisionedConcurrencyScaling, ScheduledCapacity, VariantAutoscaling
+from endpoint_configs.models import (
+    AsyncAutoscaling,
+    ProvisionedConcurrencyScaling,
+    ScheduledCapacity,
+    VariantAutoscaling,
+)
+from stacks.inference_endpoint import metric
 
 # Application Auto Scaling acts through its service-linked role; no role of ours is needed.
 # https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
@@ -26,10 +35,11 @@ SERVICE_LINKED_ROLE = (
 
 @dataclass(frozen=True)
 class ScalingDimension:
-    """What is scaled and the predefined metric that target tracking holds steady."""
+    """What is scaled, and the metric target tracking holds steady: predefined, or None for one
+    given by the caller."""
 
     scalable_dimension: str
-    metric: appscaling.PredefinedMetric
+    metric: appscaling.PredefinedMetric | None
     policy_id: str
 
 
@@ -38,6 +48,7 @@ INSTANCE_COUNT = ScalingDimension(
     appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
     "InvocationsPerInstance",
 )
+ASYNC_BACKLOG = ScalingDimension("sagemaker:variant:DesiredInstanceCount", None, "BacklogPerInstance")
 PROVISIONED_CONCURRENCY = ScalingDimension(
     "sagemaker:variant:DesiredProvisionedConcurrency",
     appscaling.PredefinedMetric.SAGEMAKER_VARIANT_PROVISIONED_CONCURRENCY_UTILIZATION,
@@ -69,6 +80,7 @@ class VariantScaling(Construct):
         scale_in_cooldown_seconds: int,
         scale_out_cooldown_seconds: int,
         schedules: Sequence[ScheduledCapacity] = (),
+        custom_metric: cloudwatch.IMetric | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -88,9 +100,12 @@ class VariantScaling(Construct):
         )
         self.scalable_target.node.add_dependency(endpoint)
         self.target_value = target_value
+        if (dimension.metric is None) == (custom_metric is None):
+            raise ValueError("give custom_metric exactly when the dimension has no predefined metric")
         self.scalable_target.scale_to_track_metric(
             dimension.policy_id,
             predefined_metric=dimension.metric,
+            custom_metric=custom_metric,
             target_value=target_value,
             scale_in_cooldown=cdk.Duration.seconds(scale_in_cooldown_seconds),
             scale_out_cooldown=cdk.Duration.seconds(scale_out_cooldown_seconds),
@@ -156,4 +171,65 @@ class VariantScaling(Construct):
             scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
             scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
             schedules=scaling.schedules,
+        )
+
+
+class AsyncScaleToZero(Construct):
+    """Scale an asynchronous endpoint between ``min_capacity`` (0 allowed) and ``max_capacity``.
+
+    - Target tracking holds ``ApproximateBacklogSizePerInstance`` (EndpointName dimension) at the
+      configured backlog per instance; it scales in to ``min_capacity`` when the queue is empty.
+    - At zero instances that metric cannot rise, so a step policy adds one instance when the
+      ``HasBacklogWithoutCapacity`` alarm fires (requests wait, no instance runs).
+      https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html
+    Exposes ``scaling`` (the ``VariantScaling``), ``scale_out_from_zero`` and ``backlog_without_capacity``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        variant_name: str,
+        endpoint: IDependable,
+        scaling: AsyncAutoscaling,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.scaling = VariantScaling(
+            self,
+            "Backlog",
+            endpoint_name=endpoint_name,
+            variant_name=variant_name,
+            endpoint=endpoint,
+            dimension=ASYNC_BACKLOG,
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
+            target_value=scaling.target_backlog_per_instance,
+            scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
+            scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
+            schedules=scaling.schedules,
+            custom_metric=metric(endpoint_name, "ApproximateBacklogSizePerInstance", "Average"),
+        )
+        self.scale_out_from_zero = appscaling.StepScalingAction(
+            self,
+            "ScaleOutFromZero",
+            scaling_target=self.scaling.scalable_target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds),
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+        )
+        self.scale_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
+        self.backlog_without_capacity = cloudwatch.Alarm(
+            self,
+            "BacklogWithoutCapacity",
+            alarm_description=f"{endpoint_name}: requests wait and no instance runs; adds one instance",
+            metric=metric(endpoint_name, "HasBacklogWithoutCapacity", "Maximum"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.backlog_without_capacity.add_alarm_action(
+            cloudwatch_actions.ApplicationScalingAction(self.scale_out_from_zero)
         )

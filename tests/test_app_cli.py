@@ -59,9 +59,9 @@ def test_unknown_environment_lists_the_environments(tmp_path: Path) -> None:
 
 
 def test_endpoint_type_the_environment_does_not_offer_lists_what_it_offers(tmp_path: Path) -> None:
-    result = _app(tmp_path, env="prod", endpoint_type="async")
+    result = _app(tmp_path, env="prod", endpoint_type="serverless")
     assert result.returncode == 2
-    assert "endpoint_type = 'async': not offered by 'prod'; allowed: realtime" in result.stderr
+    assert "endpoint_type = 'serverless': not offered by 'prod'; allowed: realtime, async" in result.stderr
     assert "Traceback" not in result.stderr
     assert _templates(tmp_path) == []
 

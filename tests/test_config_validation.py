@@ -60,6 +60,7 @@ def config_error(**changes: Any) -> ConfigError:
 
 V0 = "endpoints[0].variants[0]"
 SL = "endpoints[1]"
+AS = "endpoints[2]"
 SCALING = f"{V0}.autoscaling"
 BLUE_GREEN = "endpoints[0].deployment.blue_green"
 
@@ -305,6 +306,27 @@ CASES = [
         SL,
         "provisioned_concurrency_scaling needs provisioned_concurrency",
     ),
+    # async (endpoints[2] in dev.yaml)
+    _case(
+        f"{AS}.max_concurrent_invocations_per_instance",
+        2000,
+        f"{AS}.max_concurrent_invocations_per_instance",
+        "less than or equal to 1000",
+    ),
+    _case(f"{AS}.output_path", "bucket/out", f"{AS}.output_path", "must be an s3:// prefix ending in '/'"),
+    _case(
+        f"{AS}.invocation_timeout_seconds",
+        7200,
+        f"{AS}.invocation_timeout_seconds",
+        "less than or equal to 3600",
+    ),
+    _case(f"{AS}.autoscaling.min_capacity", 2, f"{AS}.autoscaling", "min_capacity 2 > max_capacity 1"),
+    _case(
+        f"{AS}.autoscaling.min_capacity", -1, f"{AS}.autoscaling.min_capacity", "greater than or equal to 0"
+    ),
+    _case(f"{AS}.instance_type", "ml.t2.medium", AS, "not supported on burstable instance ml.t2.medium"),
+    _case(f"{AS}.initial_instance_count", 3, AS, "initial_instance_count 3 > autoscaling.max_capacity 1"),
+    _case(f"{AS}.success_topic_arn", "my-topic", f"{AS}.success_topic_arn", "String should match pattern"),
     # environment level
     _case("colour", "blue", "colour", "unknown key; allowed keys: project, environment"),
     _case("model", DELETE, "model", "required key is missing"),
@@ -331,7 +353,7 @@ CASES = [
     _case("tags", {"owner": "me"}, "", "tags must include cost-center"),
     _case("region", "Europe", "region", "String should match pattern"),
     _case("account", "12345", "account", "String should match pattern"),
-    _case("default_endpoint_type", "async", "", "default_endpoint_type 'async' has no block"),
+    _case("default_endpoint_type", "batch", "", "default_endpoint_type 'batch' has no block"),
     _case(
         "endpoints[0].type",
         "serverless-gpu",
@@ -431,9 +453,10 @@ def test_missing_environment_file_lists_the_environments() -> None:
 def test_unknown_endpoint_type_flag_lists_offered_types() -> None:
     config = load_environment_config("dev")
     with pytest.raises(
-        ConfigError, match=r"endpoint_type = 'async': not offered by 'dev'; allowed: realtime"
+        ConfigError,
+        match=r"endpoint_type = 'batch': not offered by 'dev'; allowed: realtime, serverless, async",
     ):
-        resolve_endpoint_type(config, "async", source="-c endpoint_type")
+        resolve_endpoint_type(config, "batch", source="-c endpoint_type")
 
 
 def test_default_endpoint_type_flag_selects_the_configured_default() -> None:
@@ -515,3 +538,16 @@ def test_memory_check_passes_when_the_model_fits_and_ignores_real_time() -> None
     config = load_environment_config("dev")
     assert memory_problems(config, "serverless", 1128 * 1024**2) == []
     assert memory_problems(config, "realtime", 100 * 1024**3) == []
+
+
+def test_only_async_endpoints_may_scale_to_zero() -> None:
+    # GIVEN min_capacity 0 on a real-time variant and on the async block
+    realtime = config_error(endpoints__0__variants__0__autoscaling__min_capacity=0)
+    config = load_environment_config("dev")
+    # THEN real-time is refused with the reason, async keeps 0
+    assert "only async endpoints may scale to zero" in realtime.problems[0].message
+    from endpoint_configs.models import AsyncEndpoint
+
+    scaling = config.block(AsyncEndpoint).autoscaling
+    assert scaling is not None
+    assert scaling.min_capacity == 0

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from endpoint_configs import limits, load_environment_config
-from endpoint_configs.models import RealtimeEndpoint, ServerlessEndpoint
+from endpoint_configs.models import AsyncEndpoint, RealtimeEndpoint, ServerlessEndpoint
 from local_aws.cloudformation_resources import install
 from tests.conftest import TARGETS, SynthesizedEnvironment
 
@@ -98,6 +98,8 @@ def _check_instance_variant_counts(deployed: Deployed) -> None:
 def test_endpoint_config_matches_the_config_file(deployed: Deployed) -> None:
     if deployed.endpoint_type == "serverless":
         _check_serverless_config(deployed)
+    elif deployed.endpoint_type == "async":
+        _check_async_config(deployed)
     else:
         _check_instance_variant_counts(deployed)
         _check_realtime_config(deployed)
@@ -143,6 +145,8 @@ def test_models_use_the_execution_role_and_artifact(deployed: Deployed) -> None:
 def test_scalable_targets_policies_and_schedules_exist(deployed: Deployed) -> None:
     if deployed.endpoint_type == "serverless":
         _check_provisioned_concurrency_scaling(deployed)
+    elif deployed.endpoint_type == "async":
+        _check_scale_to_zero(deployed)
     else:
         _check_instance_scaling(deployed)
 
@@ -189,7 +193,8 @@ def _check_instance_scaling(deployed: Deployed) -> None:
 
 def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
-    alarms = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    every_alarm = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    alarms = [a for a in every_alarm if "Rollback" in a["AlarmName"]]
     topic = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-alarm-topic-arn"]
     rollback = config.endpoint(deployed.endpoint_type).deployment
     assert len(alarms) == (rollback.rollback_alarms.count if rollback else 0)
@@ -248,3 +253,77 @@ def _check_provisioned_concurrency_scaling(serverless: Deployed) -> None:
     assert sorted((s["ScheduledActionName"], s["Schedule"], s["Timezone"]) for s in schedules) == sorted(
         (s.name, f"cron({s.cron})", s.timezone) for s in scaling.schedules
     )
+
+
+def _check_async_config(deployed: Deployed) -> None:
+    """Output and failure paths in the environment bucket, with its key, and the two topics."""
+    config = load_environment_config(deployed.env)
+    block = config.block(AsyncEndpoint)
+    sagemaker = deployed.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("async"))
+    async_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])[
+        "AsyncInferenceConfig"
+    ]
+    exports = _outputs(deployed.stacks["stateful"])
+    bucket = exports[f"{config.stack_name('stateful')}-bucket-name"]
+    output = async_config["OutputConfig"]
+    assert output["S3OutputPath"] == f"s3://{bucket}/async/output/"
+    assert output["S3FailurePath"] == f"s3://{bucket}/async/failure/"
+    assert output["KmsKeyId"] == exports[f"{config.stack_name('stateful')}-key-arn"]
+    assert async_config["ClientConfig"] == {
+        "MaxConcurrentInvocationsPerInstance": block.max_concurrent_invocations_per_instance
+    }
+    topics = {t["TopicArn"] for t in deployed.client("sns").list_topics()["Topics"]}
+    notification = output["NotificationConfig"]
+    assert {notification["SuccessTopic"], notification["ErrorTopic"]} <= topics
+
+
+def _check_scale_to_zero(deployed: Deployed) -> None:
+    """Min 0, target tracking on the backlog per instance, and the alarm that drives the step policy."""
+    config = load_environment_config(deployed.env)
+    scaling = config.block(AsyncEndpoint).autoscaling
+    assert scaling is not None
+    autoscaling = deployed.client("application-autoscaling")
+    (target,) = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, scaling.max_capacity)
+    policies = {
+        p["PolicyType"]: p
+        for p in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    }
+    tracking = policies["TargetTrackingScaling"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["CustomizedMetricSpecification"]["MetricName"] == "ApproximateBacklogSizePerInstance"
+    assert tracking["TargetValue"] == scaling.target_backlog_per_instance
+    step = policies["StepScaling"]
+    assert step["StepScalingPolicyConfiguration"]["StepAdjustments"] == [
+        {"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}
+    ]
+    alarms = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    (trigger,) = [a for a in alarms if a.get("MetricName") == "HasBacklogWithoutCapacity"]
+    assert trigger["AlarmActions"] == [step["PolicyARN"]]
+
+
+def test_endpoint_answers_an_invocation_by_name(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    runtime = deployed.client("sagemaker-runtime")
+    name = config.endpoint_name(deployed.endpoint_type)
+    if deployed.endpoint_type != "async":
+        response = runtime.invoke_endpoint(
+            EndpointName=name, Body=b'{"inputs": "hello"}', ContentType="application/json"
+        )
+        assert response["Body"].read()
+        return
+    # GIVEN a request uploaded to the input path (an async round trip)
+    bucket = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-bucket-name"]
+    s3 = deployed.client("s3")
+    s3.put_object(Bucket=bucket, Key="async/input/request-1.json", Body=b'{"inputs": ["hello", "world"]}')
+    # WHEN the endpoint is invoked asynchronously
+    response = runtime.invoke_endpoint_async(
+        EndpointName=name,
+        InputLocation=f"s3://{bucket}/async/input/request-1.json",
+        InvocationTimeoutSeconds=config.block(AsyncEndpoint).invocation_timeout_seconds,
+    )
+    # THEN the result lands under the configured output prefix
+    assert response["OutputLocation"].startswith(f"s3://{bucket}/async/output/")
+    key = response["OutputLocation"].removeprefix(f"s3://{bucket}/")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert response["FailureLocation"].startswith(f"s3://{bucket}/async/failure/")
