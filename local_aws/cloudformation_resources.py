@@ -33,6 +33,7 @@ from moto.applicationautoscaling.models import (
     FakeApplicationAutoscalingPolicy,
     applicationautoscaling_backends,
 )
+from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
 from moto.cloudwatch.models import (
@@ -559,22 +560,32 @@ def _accept_cloudformation_tags_on_kms_keys() -> None:
 
 def _accept_current_scalable_dimensions() -> None:
     """moto's Application Auto Scaling knows a dated list of dimensions (no
-    ``sagemaker:variant:DesiredProvisionedConcurrency``); accept every dimension in botocore's
-    model for the namespace it names, and leave everything else to moto's original check."""
-    original = autoscaling_models._target_params_are_valid
-    if getattr(original, _PATCHED, False):
+    ``sagemaker:variant:DesiredProvisionedConcurrency``), in its API layer and its backend; accept
+    every dimension in botocore's model for the namespace it names, and leave everything else to
+    moto's original checks."""
+    original_check = autoscaling_models._target_params_are_valid
+    if getattr(original_check, _PATCHED, False):
         return
     model = botocore.session.get_session().get_service_model("application-autoscaling")
     known = frozenset(model.shape_for("ScalableDimension").enum)
 
-    @functools.wraps(original)
+    def is_current(namespace: str | None, dimension: str | None) -> bool:
+        return dimension in known and str(dimension).split(":", 1)[0] == namespace
+
+    @functools.wraps(original_check)
     def target_params_are_valid(namespace: str, resource_id: str, dimension: str) -> bool:
-        if dimension in known and dimension.split(":", 1)[0] == namespace:
-            return True
-        return bool(original(namespace, resource_id, dimension))
+        return is_current(namespace, dimension) or bool(original_check(namespace, resource_id, dimension))
+
+    original_validate = ApplicationAutoScalingResponse._validate_params
+
+    @functools.wraps(original_validate)
+    def validate_params(self: ApplicationAutoScalingResponse) -> None:
+        if not is_current(self._get_param("ServiceNamespace"), self._get_param("ScalableDimension")):
+            original_validate(self)
 
     setattr(target_params_are_valid, _PATCHED, True)
     autoscaling_models._target_params_are_valid = target_params_are_valid  # type: ignore[assignment]
+    ApplicationAutoScalingResponse._validate_params = validate_params  # type: ignore[method-assign]
 
 
 def _deliver_async_results_to_configured_paths() -> None:

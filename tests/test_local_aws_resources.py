@@ -457,3 +457,113 @@ install()
 assert parsing.get_model_map()["AWS::CloudWatch::Alarm"].__name__ == "AlarmResource"
 """
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=True)
+
+
+def test_provisioned_concurrency_dimension_is_accepted_and_bogus_ones_are_not(aws: None) -> None:
+    autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId="endpoint/serverless-ep/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredProvisionedConcurrency",
+        MinCapacity=1,
+        MaxCapacity=4,
+    )
+    (target,) = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredProvisionedConcurrency"
+    with pytest.raises(ClientError, match=r"Value 'sagemaker:variant:Bogus' at 'scalableDimension' failed"):
+        autoscaling.register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId="endpoint/serverless-ep/variant/AllTraffic",
+            ScalableDimension="sagemaker:variant:Bogus",
+            MinCapacity=1,
+            MaxCapacity=4,
+        )
+
+
+def test_explicit_endpoint_name_in_a_template_is_kept(aws: None) -> None:
+    template = {
+        "Resources": {
+            "Model": {
+                "Type": "AWS::SageMaker::Model",
+                "Properties": {
+                    "ExecutionRoleArn": ROLE_ARN,
+                    "PrimaryContainer": {
+                        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/inference:latest"
+                    },
+                },
+            },
+            "Config": {
+                "Type": "AWS::SageMaker::EndpointConfig",
+                "Properties": {
+                    "ProductionVariants": [
+                        {
+                            "VariantName": "AllTraffic",
+                            "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
+                            "InstanceType": "ml.m5.large",
+                            "InitialInstanceCount": 1,
+                        }
+                    ]
+                },
+            },
+            "Endpoint": {
+                "Type": "AWS::SageMaker::Endpoint",
+                "Properties": {
+                    "EndpointName": "named-endpoint",
+                    "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+                },
+            },
+        }
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="named", TemplateBody=json.dumps(template)
+    )
+    endpoints = boto3.client("sagemaker", region_name=REGION).list_endpoints()["Endpoints"]
+    assert [e["EndpointName"] for e in endpoints] == ["named-endpoint"]
+
+
+def _async_endpoint(name: str, output: str) -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/inference:latest"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        AsyncInferenceConfig={
+            "OutputConfig": {"S3OutputPath": f"{output}out/", "S3FailurePath": f"{output}fail/"}
+        },
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def test_async_result_lands_under_the_configured_output_path(aws: None) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="async-results")
+    _async_endpoint("async-ep", "s3://async-results/")
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    response = runtime.invoke_endpoint_async(
+        EndpointName="async-ep", InputLocation="s3://async-results/in/1.json"
+    )
+    assert response["OutputLocation"].startswith("s3://async-results/out/")
+    assert response["FailureLocation"].startswith("s3://async-results/fail/")
+    key = response["OutputLocation"].removeprefix("s3://async-results/")
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket="async-results", Key=key)["Body"].read()
+    assert json.loads(body) == {"default": "response"}
+    again = runtime.invoke_endpoint_async(
+        EndpointName="async-ep", InputLocation="s3://async-results/in/1.json"
+    )
+    assert again["OutputLocation"] == response["OutputLocation"]
+
+
+def test_async_invocation_of_an_unknown_endpoint_is_rejected(aws: None) -> None:
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    with pytest.raises(ClientError, match="Endpoint no-such-endpoint of account 123456789012 not found"):
+        runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b-1/in.json")
