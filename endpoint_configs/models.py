@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -211,24 +211,18 @@ class ScheduledCapacity(StrictModel):
         return self
 
 
-class VariantAutoscaling(StrictModel):
-    """Target tracking on invocations per instance, plus scheduled capacity changes.
+class CapacityScaling(StrictModel):
+    """What every autoscaling block has: bounds, cooldowns and scheduled bound changes.
 
-    The target (invocations per instance per minute) is
-    ``max_requests_per_second_per_instance * 60 * target_utilization``: the measured peak an
-    instance serves, times the share of it the fleet should run at (the safety factor).
+    ``min_capacity`` may not go below ``MIN_CAPACITY_FLOOR`` (for the reason in ``FLOOR_REASON``);
+    ``min_capacity <= max_capacity``; schedule names are unique.
     """
 
-    min_capacity: int = Field(
-        ge=0, description="Instances at least, >= 1 (only async endpoints may scale to zero)."
-    )
-    max_capacity: int = Field(ge=1, description="Instances at most, >= min_capacity.")
-    max_requests_per_second_per_instance: float = Field(
-        gt=0, description="Peak requests/s one instance serves within its latency goal (load test)."
-    )
-    target_utilization: float = Field(
-        default=0.7, gt=0, le=1, description="Safety factor in (0, 1]. Default: 0.7."
-    )
+    MIN_CAPACITY_FLOOR: ClassVar[int] = 1
+    FLOOR_REASON: ClassVar[str] = "at least 1"
+
+    min_capacity: int = Field(ge=0, description="Capacity at least.")
+    max_capacity: int = Field(ge=1, description="Capacity at most, >= min_capacity.")
     scale_in_cooldown_seconds: int = Field(
         default=300,
         ge=limits.SCALING_COOLDOWN_SECONDS.low,
@@ -245,28 +239,45 @@ class VariantAutoscaling(StrictModel):
         default_factory=list, description="Scheduled capacity changes. Default: none."
     )
 
-    @property
-    def target_invocations_per_instance(self) -> float:
-        """The target-tracking value, in invocations per instance per minute."""
-        return round(self.max_requests_per_second_per_instance * 60 * self.target_utilization, 2)
-
     @model_validator(mode="after")
-    def _bounds(self) -> VariantAutoscaling:
-        if self.min_capacity < 1:
-            raise ValueError(
-                f"min_capacity {self.min_capacity}: real-time endpoints need at least 1 instance; "
-                "only async endpoints may scale to zero"
-            )
+    def _bounds(self) -> Self:
+        floor = self.MIN_CAPACITY_FLOOR
+        if self.min_capacity < floor:
+            raise ValueError(f"min_capacity {self.min_capacity}: {self.FLOOR_REASON}")
         if self.min_capacity > self.max_capacity:
             raise ValueError(
                 f"min_capacity {self.min_capacity} > max_capacity {self.max_capacity}; "
-                "allowed: 1 <= min_capacity <= max_capacity"
+                f"allowed: {floor} <= min_capacity <= max_capacity"
             )
         names = [s.name for s in self.schedules]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"schedule names must be unique; repeated: {', '.join(duplicates)}")
         return self
+
+
+class VariantAutoscaling(CapacityScaling):
+    """Target tracking on invocations per instance, plus scheduled capacity changes.
+
+    The target (invocations per instance per minute) is
+    ``max_requests_per_second_per_instance * 60 * target_utilization``: the measured peak an
+    instance serves, times the share of it the fleet should run at (the safety factor).
+    Instances at least 1; cooldowns default to 300 s in and 60 s out.
+    """
+
+    FLOOR_REASON = "real-time endpoints need at least 1 instance; only async endpoints may scale to zero"
+
+    max_requests_per_second_per_instance: float = Field(
+        gt=0, description="Peak requests/s one instance serves within its latency goal (load test)."
+    )
+    target_utilization: float = Field(
+        default=0.7, gt=0, le=1, description="Safety factor in (0, 1]. Default: 0.7."
+    )
+
+    @property
+    def target_invocations_per_instance(self) -> float:
+        """The target-tracking value, in invocations per instance per minute."""
+        return round(self.max_requests_per_second_per_instance * 60 * self.target_utilization, 2)
 
 
 class InstanceVariant(StrictModel):
@@ -542,13 +553,16 @@ SERVERLESS_UNSUPPORTED_KEYS = {
 https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"""
 
 
-class ProvisionedConcurrencyScaling(StrictModel):
+class ProvisionedConcurrencyScaling(CapacityScaling):
     """Target tracking on ``SageMakerVariantProvisionedConcurrencyUtilization``, plus schedules.
 
     Provisioned concurrency is billed while idle, so schedules typically lower it off-hours.
+    Capacity 1-200; cooldowns default to 300 s in and 60 s out.
     """
 
-    min_capacity: int = Field(ge=1, le=200, description="Provisioned concurrency at least, 1-200.")
+    FLOOR_REASON = "provisioned concurrency is at least 1"
+
+    min_capacity: int = Field(ge=0, le=200, description="Provisioned concurrency at least, 1-200.")
     max_capacity: int = Field(ge=1, le=200, description="Provisioned concurrency at most, 1-200.")
     target_utilization: float = Field(
         default=0.7,
@@ -556,32 +570,6 @@ class ProvisionedConcurrencyScaling(StrictModel):
         le=1,
         description="Used share of provisioned concurrency to hold, (0, 1]. Default: 0.7.",
     )
-    scale_in_cooldown_seconds: int = Field(
-        default=300,
-        ge=limits.SCALING_COOLDOWN_SECONDS.low,
-        le=limits.SCALING_COOLDOWN_SECONDS.high,
-        description="0-3600. Default: 300.",
-    )
-    scale_out_cooldown_seconds: int = Field(
-        default=60,
-        ge=limits.SCALING_COOLDOWN_SECONDS.low,
-        le=limits.SCALING_COOLDOWN_SECONDS.high,
-        description="0-3600. Default: 60.",
-    )
-    schedules: list[ScheduledCapacity] = Field(default_factory=list, description="Default: none.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> ProvisionedConcurrencyScaling:
-        if self.min_capacity > self.max_capacity:
-            raise ValueError(
-                f"min_capacity {self.min_capacity} > max_capacity {self.max_capacity}; "
-                "allowed: 1 <= min_capacity <= max_capacity"
-            )
-        names = [s.name for s in self.schedules]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"schedule names must be unique; repeated: {', '.join(duplicates)}")
-        return self
 
 
 class ServerlessEndpoint(StrictModel):
@@ -664,7 +652,7 @@ class ServerlessEndpoint(StrictModel):
 SnsTopicArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")]
 
 
-class AsyncAutoscaling(StrictModel):
+class AsyncAutoscaling(CapacityScaling):
     """Scale to zero: target tracking on the backlog per instance, plus a step policy that adds
     the first instance when requests wait and no instance runs (``HasBacklogWithoutCapacity``).
 
@@ -673,10 +661,11 @@ class AsyncAutoscaling(StrictModel):
     https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html
     """
 
+    MIN_CAPACITY_FLOOR = 0
+
     min_capacity: int = Field(
         default=0, ge=0, description="Instances at least; 0 scales to zero. Default: 0."
     )
-    max_capacity: int = Field(ge=1, description="Instances at most, >= 1.")
     target_backlog_per_instance: float = Field(
         default=5, gt=0, description="Queued requests per instance to hold. Default: 5."
     )
@@ -692,20 +681,6 @@ class AsyncAutoscaling(StrictModel):
         le=limits.SCALING_COOLDOWN_SECONDS.high,
         description="0-3600. Default: 120.",
     )
-    schedules: list[ScheduledCapacity] = Field(default_factory=list, description="Default: none.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> AsyncAutoscaling:
-        if self.min_capacity > self.max_capacity:
-            raise ValueError(
-                f"min_capacity {self.min_capacity} > max_capacity {self.max_capacity}; "
-                "allowed: 0 <= min_capacity <= max_capacity"
-            )
-        names = [s.name for s in self.schedules]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"schedule names must be unique; repeated: {', '.join(duplicates)}")
-        return self
 
 
 class AsyncAlarms(StrictModel):

@@ -108,16 +108,14 @@ class AsyncInferenceStack(cdk.Stack):
         block = config.block(AsyncEndpoint)
         endpoint_name = config.endpoint_name("async")
         image = image_uri(config.model.image, region=config.region, instance_type=block.instance_type)
-        self.served = ServedModel(
+        self.served = ServedModel.for_endpoint(
             self,
             "Served",
+            config=config,
+            endpoint_type="async",
             artifact=artifact,
             image_uris=[image],
-            endpoint_name=endpoint_name,
             key=store.key,
-            environment=config.model.environment,
-            network_isolation=config.network_isolation("async"),
-            vpc=config.model.vpc,
         )
         configured = {"input": block.input_path, "output": block.output_path, "failure": block.failure_path}
         locations = {

@@ -41,16 +41,14 @@ class RealtimeInferenceStack(cdk.Stack):
             v.name: image_uri(config.model.image, region=config.region, instance_type=v.instance_type)
             for v in block.variants
         }
-        self.served = ServedModel(
+        self.served = ServedModel.for_endpoint(
             self,
             "Served",
+            config=config,
+            endpoint_type="realtime",
             artifact=artifact,
             image_uris=list(images.values()),
-            endpoint_name=endpoint_name,
             key=store.key,
-            environment=config.model.environment,
-            network_isolation=config.network_isolation("realtime"),
-            vpc=config.model.vpc,
         )
         model_names = {name: self.served.model_names[uri] for name, uri in images.items()}
         self.endpoint = InferenceEndpoint(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from endpoint_configs.models import VpcConfig
+from endpoint_configs.models import EnvironmentConfig, VpcConfig
 from stacks.execution_role import ModelExecutionRole
 from stacks.model_data import ArtifactLocation, ModelData
 from stacks.sagemaker_model import SageMakerModel
@@ -61,3 +61,29 @@ class ServedModel(Construct):
             # SageMaker checks image and artifact access when the model is created.
             model.node.add_dependency(self.execution_role.policy)
             self.model_names[uri] = model.model_name
+
+    @classmethod
+    def for_endpoint(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        endpoint_type: str,
+        artifact: ArtifactLocation,
+        image_uris: Sequence[str],
+        key: kms.IKey,
+    ) -> ServedModel:
+        """The served model of one endpoint block: its name, the model's environment, and the
+        block's network settings (validation keeps VPC and isolation off for serverless)."""
+        return cls(
+            scope,
+            construct_id,
+            artifact=artifact,
+            image_uris=image_uris,
+            endpoint_name=config.endpoint_name(endpoint_type),
+            key=key,
+            environment=config.model.environment,
+            network_isolation=config.network_isolation(endpoint_type),
+            vpc=config.model.vpc,
+        )

@@ -41,16 +41,14 @@ class ServerlessInferenceStack(cdk.Stack):
         image = image_uri(
             config.model.image, region=config.region, instance_type=SERVERLESS_IMAGE_INSTANCE_TYPE
         )
-        self.served = ServedModel(
+        self.served = ServedModel.for_endpoint(
             self,
             "Served",
+            config=config,
+            endpoint_type="serverless",
             artifact=artifact,
             image_uris=[image],
-            endpoint_name=endpoint_name,
             key=store.key,
-            environment=config.model.environment,
-            network_isolation=False,
-            vpc=None,
         )
         self.endpoint = InferenceEndpoint(
             self,
