@@ -46,12 +46,15 @@ from moto.cloudwatch.models import (
 )
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError
+from moto.iam.models import Role as IamRole
+from moto.iam.models import iam_backends
 from moto.kms.models import Key
 from moto.s3.models import s3_backends
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 from moto.sagemaker.models import Model as SageMakerModel
 from moto.sagemakerruntime.models import SageMakerRuntimeBackend
+from moto.utilities.utils import get_partition
 
 from endpoint_configs.limits import hosting_instance_types
 
@@ -629,6 +632,27 @@ def _deliver_async_results_to_configured_paths() -> None:
     SageMakerRuntimeBackend.invoke_endpoint_async = invoke_endpoint_async  # type: ignore[method-assign]
 
 
+def _detach_managed_policies_before_deleting_roles() -> None:
+    """Deleting a stack fails in moto when it deletes a role before the customer managed policies
+    attached to it ("must detach all policies first"); CloudFormation detaches them. Do that."""
+    original = IamRole.delete_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    if getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def delete_from_cloudformation_json(
+        cls: type[IamRole], resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        backend = iam_backends[account_id][get_partition(region_name)]
+        role = next((r for r in backend.roles.values() if r.name == resource_name), None)
+        for policy_arn in list(role.managed_policies) if role else []:
+            backend.detach_role_policy(policy_arn, resource_name)
+        original(cls, resource_name, cloudformation_json, account_id, region_name)
+
+    setattr(delete_from_cloudformation_json, _PATCHED, True)
+    IamRole.delete_from_cloudformation_json = classmethod(delete_from_cloudformation_json)  # type: ignore[method-assign, assignment]
+
+
 def _honour_explicit_sagemaker_names() -> None:
     """moto names SageMaker models, endpoint configs and endpoints ``<stack>-<logical id>-<random>``
     even when the template sets a name; real CloudFormation uses the given name, and clients call
@@ -653,6 +677,7 @@ def install() -> None:
     _honour_explicit_sagemaker_names()
     _accept_current_scalable_dimensions()
     _deliver_async_results_to_configured_paths()
+    _detach_managed_policies_before_deleting_roles()
     for name in ("get_model_list", "get_model_map", "get_name_type_map"):
         cached: Any = getattr(parsing, name, None)
         if hasattr(cached, "cache_clear"):

@@ -1,0 +1,186 @@
+"""The local AWS: moto's server on loopback, taught our resource types and serving our models.
+
+One launcher per project folder: its process id and port are kept in ``.local-aws/server.json``
+(ignored by git), guarded by an exclusive lock, and removed when it stops. Nothing is written
+outside ``.local-aws/``; moto keeps its state in memory, so stopping the server forgets everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from moto.server import ThreadedMotoServer
+
+from local_aws.cloudformation_resources import install
+from local_aws.model_routing import LocalModels, route_invocations
+
+STATE_DIR = Path(__file__).resolve().parents[1] / ".local-aws"
+DEFAULT_PORT = 4566
+HOST = "127.0.0.1"
+ACCOUNT_ID = "123456789012"
+"""moto's default account; ``cdk bootstrap`` and ``cdk deploy`` target it."""
+
+
+class LocalAwsError(Exception):
+    """The local AWS cannot start, or is not running; ``str()`` says what to do."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What a running launcher wrote about itself."""
+
+    pid: int
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point the AWS SDKs and the cdk CLI at this server, with dummy keys."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            # CloudFormation fetches templates from S3 by virtual-host style URLs on localhost.
+            "AWS_ENDPOINT_URL_S3_FOR_CLOUDFORMATION": f"http://localhost:{self.port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        }
+
+
+def _state_file(state_dir: Path) -> Path:
+    return state_dir / "server.json"
+
+
+def read_state(state_dir: Path = STATE_DIR) -> ServerState | None:
+    """The running launcher's state, or None (a stale file of a dead process is removed)."""
+    path = _state_file(state_dir)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    state = ServerState(pid=int(data["pid"]), port=int(data["port"]))
+    if not _alive(state.pid):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def require_running(state_dir: Path = STATE_DIR) -> ServerState:
+    state = read_state(state_dir)
+    if state is None or not _answers(state):
+        raise LocalAwsError(
+            "the local AWS is not running: start it with 'make local-aws' (or make deploy-local)"
+        )
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(state: ServerState) -> bool:
+    try:
+        with urllib.request.urlopen(f"{state.url}/moto-api/", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as the server itself will: a port left in TIME_WAIT by a stopped server is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise LocalAwsError(
+                    f"port {port} on {HOST} is already in use; stop what uses it or pass --port"
+                ) from None
+            raise
+
+
+@contextlib.contextmanager
+def _exclusive_lock(state_dir: Path) -> Iterator[IO[str]]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = (state_dir / "server.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        running = read_state(state_dir)
+        where = f" (pid {running.pid}, {running.url})" if running else ""
+        raise LocalAwsError(f"a local AWS is already running for this project{where}") from None
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def serve(
+    port: int = DEFAULT_PORT, *, state_dir: Path = STATE_DIR, ready: threading.Event | None = None
+) -> None:
+    """Run the local AWS in this process until SIGINT or SIGTERM; clean up on the way out."""
+    with _exclusive_lock(state_dir):
+        _check_port_free(port)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        install()
+        models = LocalModels(state_dir / "artifacts")
+        route_invocations(models)
+        server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+        server.start()
+        state_path = _state_file(state_dir)
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            state_path.write_text(json.dumps({"pid": os.getpid(), "port": port}))
+            print(f"local AWS listening on http://{HOST}:{port} (stop: make local-aws-stop)", flush=True)
+            if ready is not None:
+                ready.set()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            models.close()
+            server.stop()
+            state_path.unlink(missing_ok=True)
+            print("local AWS stopped", flush=True)
+
+
+def stop_running(state_dir: Path = STATE_DIR, timeout: float = 20) -> bool:
+    """Stop the running launcher; False when none runs."""
+    state = read_state(state_dir)
+    if state is None:
+        return False
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(state.pid):
+        os.kill(state.pid, signal.SIGKILL)
+    _state_file(state_dir).unlink(missing_ok=True)
+    return True
