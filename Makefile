@@ -11,6 +11,7 @@ CDK := node_modules/.bin/cdk
 CDK_FLAGS := -c env=$(ENV) -c endpoint_type=$(ENDPOINT_TYPE)
 PYTEST_WORKERS ?= 2
 PORT ?= 8080
+LOCAL_AWS_PORT ?= 4566
 # torch is installed first and alone, pinned (pyproject's "ml" group has the same pin): pulled in
 # unpinned by another package it would be a CUDA build of several GB.
 TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
@@ -21,7 +22,8 @@ export CDK_CLI_NOTICES := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install synth validate test lint schema deploy diff bench clean checkov-lock package upload serve-local
+.PHONY: help install synth validate test lint schema deploy diff bench clean checkov-lock package upload serve-local \
+	local-aws local-aws-stop deploy-local destroy-local
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -71,6 +73,20 @@ lint: $(VENV)/.installed  ## ruff + mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
+deploy-local: install validate  ## deploy ENV/ENDPOINT_TYPE to a local AWS (no account needed) and call it
+	$(PY) -m local_aws start --detach --port $(LOCAL_AWS_PORT)
+	$(PY) -m local_aws deploy --env $(ENV) --endpoint-type $(ENDPOINT_TYPE)
+
+destroy-local: $(VENV)/.installed node_modules/.installed  ## destroy ENV on the local AWS and stop it
+	$(PY) -m local_aws destroy --env $(ENV) --endpoint-type $(ENDPOINT_TYPE)
+	$(PY) -m local_aws stop
+
+local-aws: $(VENV)/.installed  ## run the local AWS in the foreground on 127.0.0.1:LOCAL_AWS_PORT
+	$(PY) -m local_aws start --port $(LOCAL_AWS_PORT)
+
+local-aws-stop: $(VENV)/.installed  ## stop a background local AWS
+	$(PY) -m local_aws stop
+
 package: $(VENV)/.installed  ## build ENV's model artifact into build/artifacts/
 	$(PY) -m model_packaging build --env $(ENV)
 
@@ -83,10 +99,11 @@ serve-local: $(VENV)/.installed  ## serve ENV's artifact through the container c
 bench: install  ## benchmarks (print ratios; not part of test)
 	$(PY) -m benchmarks.synth
 	$(PY) -m benchmarks.packaging
+	$(PY) -m benchmarks.deploy_local
 
 checkov-lock:  ## re-pin checkov's own venv
 	{ head -2 requirements/checkov.txt; $(CHECKOV_VENV)/bin/python -m pip freeze; } > requirements/checkov.tmp
 	mv requirements/checkov.tmp requirements/checkov.txt
 
 clean:  ## remove generated output (keeps venvs)
-	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .local-aws .pytest_cache .mypy_cache .ruff_cache

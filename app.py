@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CDK entry point: ``cdk deploy -c env=prod -c endpoint_type=realtime``.
 
-The only place that reads CDK context or environment variables. A bad flag or config prints one
+The only place that reads CDK context or environment variables. ``-c local_aws=true`` (set by
+``python -m local_aws deploy``) synthesizes for the local AWS. A bad flag or config prints one
 message naming file, field, value and what is allowed, exits non-zero, and synthesizes nothing.
 """
 
@@ -58,7 +59,8 @@ def build_app(app: cdk.App) -> None:
         problems = memory_problems(config, endpoint_type, needed)
         if problems:
             raise ConfigError(source, problems)
-    add_environment(app, config, endpoint_type, artifact=artifact)
+    local_aws = str(app.node.try_get_context("local_aws") or "false").lower() == "true"
+    add_environment(app, config, endpoint_type, artifact=artifact, local_aws=local_aws)
 
 
 def main() -> int:

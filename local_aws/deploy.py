@@ -62,7 +62,7 @@ def deploy(env: str, endpoint_type: str) -> None:
         cloudformation.describe_stacks(StackName="CDKToolkit")
     except ClientError:
         _cdk(["bootstrap", f"aws://{ACCOUNT_ID}/{region}"], state)
-    flags = ["-c", f"env={env}", "-c", f"endpoint_type={chosen}"]
+    flags = ["-c", f"env={env}", "-c", f"endpoint_type={chosen}", "-c", "local_aws=true"]
     try:
         _cdk(["deploy", "--all", "--method=direct", "--require-approval", "never", *flags], state)
     finally:
@@ -77,7 +77,8 @@ def destroy(env: str, endpoint_type: str) -> None:
     state = require_running()
     config = load_environment_config(env)
     chosen = resolve_endpoint_type(config, endpoint_type, source=f"-c endpoint_type (env {env})")
-    _cdk(["destroy", "--all", "--force", "-c", f"env={env}", "-c", f"endpoint_type={chosen}"], state)
+    flags = ["-c", f"env={env}", "-c", f"endpoint_type={chosen}", "-c", "local_aws=true"]
+    _cdk(["destroy", "--all", "--force", *flags], state)
 
 
 def _invoke(

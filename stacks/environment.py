@@ -50,12 +50,18 @@ def locate_artifact(source: ArtifactSource, *, project_root: Path) -> ArtifactLo
 
 
 def add_environment(
-    app: cdk.App, config: EnvironmentConfig, endpoint_type: str, *, artifact: ArtifactLocation
+    app: cdk.App,
+    config: EnvironmentConfig,
+    endpoint_type: str,
+    *,
+    artifact: ArtifactLocation,
+    local_aws: bool = False,
 ) -> EnvironmentStacks:
     """Add ``<project>-<env>-stateful`` and ``<project>-<env>-<endpoint_type>`` to ``app``.
 
     ``artifact`` comes from ``locate_artifact``. Tags every resource with the config's tags plus
-    project and environment, and runs the cdk-nag packs on the whole app.
+    project and environment, and runs the cdk-nag packs on the whole app. ``local_aws`` leaves out
+    the bootstrap-version parameter and rule, which moto's CloudFormation cannot update.
     """
     environment = cdk.Environment(account=config.account, region=config.region)
     stateful = StatefulStack(
@@ -63,6 +69,7 @@ def add_environment(
         config.stack_name("stateful"),
         config=config.stateful,
         env=environment,
+        synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not local_aws),
         description=f"{config.project} {config.environment}: KMS key, artifact bucket, alarm topic",
         termination_protection=config.environment == "prod",
     )
@@ -73,6 +80,7 @@ def add_environment(
         store_exports=stateful.exports,
         artifact=artifact,
         env=environment,
+        synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not local_aws),
         description=f"{config.project} {config.environment}: {endpoint_type} SageMaker inference",
     )
     inference.add_stack_dependency(stateful)
