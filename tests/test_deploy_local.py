@@ -1,0 +1,111 @@
+"""The whole local flow once, with the real cdk CLI: start the local AWS, deploy, call the real
+model, deploy again (no changes), deploy async (result in the output prefix), destroy, stop.
+Plus the launcher's bad input: a second launcher, a busy port, deploying with none running."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from local_aws.server import STATE_DIR, read_state
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+DEPLOY_TIMEOUT = 300
+
+
+def _local_aws(*args: str, timeout: float = DEPLOY_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local_aws", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[int]:
+    """GIVEN a local AWS started in the background on a free loopback port."""
+    assert read_state() is None, "a local AWS is already running for this checkout"
+    port = _free_port()
+    started = _local_aws("start", "--detach", "--port", str(port), timeout=90)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield port
+    finally:
+        _local_aws("stop", timeout=60)
+
+
+def test_a_second_launcher_is_refused(local_aws: int) -> None:
+    second = _local_aws("start", "--port", str(_free_port()), timeout=60)
+    assert second.returncode == 1
+    assert second.stderr.startswith("error: a local AWS is already running for this project (pid ")
+
+
+def test_deploy_calls_the_real_model_and_shows_what_exists(local_aws: int) -> None:
+    deployed = _local_aws("deploy", "--env", "dev")
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    assert "minilm-embeddings-dev-realtime answered: 1 embedding(s) of 384 dimensions" in deployed.stdout
+    for row in ("minilm-embeddings-dev-stateful", "CREATE_COMPLETE", "DesiredInstanceCount 1-2", "alarm"):
+        assert row in deployed.stdout
+
+
+def test_second_deploy_reports_no_changes(local_aws: int) -> None:
+    again = _local_aws("deploy", "--env", "dev")
+    assert again.returncode == 0, again.stderr[-3000:]
+    output = again.stdout + again.stderr
+    assert "minilm-embeddings-dev-stateful (no changes)" in output
+    assert "minilm-embeddings-dev-realtime (no changes)" in output
+
+
+def test_async_result_lands_in_the_configured_output_prefix(local_aws: int) -> None:
+    deployed = _local_aws("deploy", "--env", "dev", "--endpoint-type", "async")
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    answer = deployed.stdout.split("answered: ", 1)[1]
+    assert answer.startswith("1 embedding(s) of 384 dimensions")
+    assert "/async/output/" in answer
+
+
+def test_destroy_removes_the_stacks(local_aws: int) -> None:
+    destroyed = _local_aws("destroy", "--env", "dev", "--endpoint-type", "async")
+    assert destroyed.returncode == 0, destroyed.stderr[-3000:]
+    output = destroyed.stdout + destroyed.stderr
+    assert "minilm-embeddings-dev-async: destroyed" in output
+    assert "minilm-embeddings-dev-stateful: destroyed" in output
+
+
+def test_busy_port_is_reported(local_aws: int) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # stop the module's launcher first: the lock would be reported before the port
+        assert _local_aws("stop", timeout=60).returncode == 0
+        refused = _local_aws("start", "--port", str(port), timeout=60)
+    assert refused.returncode == 1
+    assert (
+        refused.stderr
+        == f"error: port {port} on 127.0.0.1 is already in use; stop what uses it or pass --port\n"
+    )
+    assert not (STATE_DIR / "server.json").exists()
+
+
+def test_deploy_without_a_running_local_aws_says_how_to_start_it(local_aws: int) -> None:
+    assert read_state() is None
+    refused = _local_aws("deploy", "--env", "dev", timeout=60)
+    assert refused.returncode == 1
+    assert "error: the local AWS is not running: start it with 'make local-aws'" in refused.stderr
