@@ -127,9 +127,8 @@ def _build_directory(sources: list[SourceFile], out_dir: Path, progress: BytePro
         final = out_dir / f"model-{digest[:16]}"
         manifest = _manifest(final.name, "uncompressed", digest, sum(f.size for f in files), files, sources)
         manifest_path = _write_manifest(out_dir, final.name, manifest)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
+        if not final.exists():  # else: the same bytes, named by the same hash, are already there
+            os.replace(partial, final)
         return BuiltArtifact(path=final, manifest_path=manifest_path, manifest=manifest)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -181,10 +180,21 @@ def _manifest(
 def _write_manifest(out_dir: Path, artifact_name: str, manifest: Manifest) -> Path:
     stem = artifact_name.removesuffix(".tar.gz")
     path = out_dir / f"{stem}.manifest.json"
-    partial = out_dir / f".partial-{stem}.manifest.json"
-    partial.write_text(manifest.to_json(), encoding="utf-8")
-    os.replace(partial, path)
+    _write_atomically(path, manifest.to_json())
     return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a unique temporary name beside ``path``, then rename: concurrent builds of
+    the same inputs (parallel synths) never see or clobber a half-written file."""
+    descriptor, partial = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(partial, _public_mode(FILE_MODE))
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -319,7 +329,5 @@ def build_artifact_cached(model_dir: Path, code_dir: Path, out_dir: Path) -> Bui
     built = build_artifact(model_dir, code_dir, out_dir, artifact_format="tar.gz", show_progress=False)
     with _output_errors(Path(out_dir)):
         entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_suffix(".partial")
-        partial.write_text(json.dumps({"artifact": built.path.name}), encoding="utf-8")
-        os.replace(partial, entry)
+        _write_atomically(entry, json.dumps({"artifact": built.path.name}))
     return built
