@@ -13,7 +13,7 @@ from stacks.inference_endpoint import InferenceEndpoint, instance_variants, stor
 from stacks.model_data import ArtifactLocation
 from stacks.served_model import ServedModel
 from stacks.stateful import ImportedModelStore, StoreExports
-from stacks.variant_autoscaling import VariantScaling
+from stacks.variant_autoscaling import INSTANCE_COUNT, VariantScaling
 
 
 class RealtimeInferenceStack(cdk.Stack):
@@ -71,13 +71,15 @@ class RealtimeInferenceStack(cdk.Stack):
         role.grant_describe_alarms(self.endpoint.rollback_alarms)
 
         self.autoscaling = {
-            variant.name: VariantScaling.instance_count(
+            variant.name: VariantScaling(
                 self,
                 f"Scaling-{variant.name}",
                 endpoint_name=endpoint_name,
                 variant_name=variant.name,
                 endpoint=self.endpoint.endpoint,
+                dimension=INSTANCE_COUNT,
                 scaling=variant.autoscaling,
+                target_value=variant.autoscaling.target_invocations_per_instance,
             )
             for variant in block.variants
             if variant.autoscaling is not None

@@ -13,7 +13,7 @@ from stacks.inference_endpoint import InferenceEndpoint, serverless_variant
 from stacks.model_data import ArtifactLocation
 from stacks.served_model import ServedModel
 from stacks.stateful import ImportedModelStore, StoreExports
-from stacks.variant_autoscaling import VariantScaling
+from stacks.variant_autoscaling import PROVISIONED_CONCURRENCY, VariantScaling
 
 
 class ServerlessInferenceStack(cdk.Stack):
@@ -62,13 +62,15 @@ class ServerlessInferenceStack(cdk.Stack):
         self.served.execution_role.grant_describe_alarms(self.endpoint.rollback_alarms)
         scaling = block.provisioned_concurrency_scaling
         self.autoscaling = (
-            VariantScaling.provisioned_concurrency(
+            VariantScaling(
                 self,
                 f"Scaling-{block.variant_name}",
                 endpoint_name=endpoint_name,
                 variant_name=block.variant_name,
                 endpoint=self.endpoint.endpoint,
+                dimension=PROVISIONED_CONCURRENCY,
                 scaling=scaling,
+                target_value=scaling.target_utilization,
             )
             if scaling is not None
             else None

@@ -7,7 +7,6 @@ instances on the queue backlog per instance, down to zero, and back up from zero
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -17,12 +16,7 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
-from endpoint_configs.models import (
-    AsyncAutoscaling,
-    ProvisionedConcurrencyScaling,
-    ScheduledCapacity,
-    VariantAutoscaling,
-)
+from endpoint_configs.models import AsyncAutoscaling, CapacityScaling
 from stacks.inference_endpoint import metric
 
 # Application Auto Scaling acts through its service-linked role; no role of ours is needed.
@@ -57,11 +51,12 @@ PROVISIONED_CONCURRENCY = ScalingDimension(
 
 
 class VariantScaling(Construct):
-    """Scale one variant between ``min_capacity`` and ``max_capacity`` on ``dimension``.
+    """Scale one variant between ``scaling.min_capacity`` and ``scaling.max_capacity`` on
+    ``dimension`` (``INSTANCE_COUNT``, ``PROVISIONED_CONCURRENCY`` or ``ASYNC_BACKLOG``).
 
-    Target tracking holds the dimension's metric at ``target_value``; each schedule changes the
-    bounds at a cron time in a time zone (e.g. less capacity at night). The scalable target
-    depends on ``endpoint``, so it is registered after the endpoint exists.
+    Target tracking holds the dimension's metric (or ``custom_metric``) at ``target_value``;
+    each schedule changes the bounds at a cron time in a time zone (e.g. less capacity at night).
+    The scalable target depends on ``endpoint``, so it is registered after the endpoint exists.
     Exposes ``scalable_target`` and ``target_value``.
     """
 
@@ -74,12 +69,8 @@ class VariantScaling(Construct):
         variant_name: str,
         endpoint: IDependable,
         dimension: ScalingDimension,
-        min_capacity: int,
-        max_capacity: int,
+        scaling: CapacityScaling,
         target_value: float,
-        scale_in_cooldown_seconds: int,
-        scale_out_cooldown_seconds: int,
-        schedules: Sequence[ScheduledCapacity] = (),
         custom_metric: cloudwatch.IMetric | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -90,8 +81,8 @@ class VariantScaling(Construct):
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
             scalable_dimension=dimension.scalable_dimension,
-            min_capacity=min_capacity,
-            max_capacity=max_capacity,
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
             role=iam.Role.from_role_arn(
                 self,
                 "ServiceLinkedRole",
@@ -107,10 +98,10 @@ class VariantScaling(Construct):
             predefined_metric=dimension.metric,
             custom_metric=custom_metric,
             target_value=target_value,
-            scale_in_cooldown=cdk.Duration.seconds(scale_in_cooldown_seconds),
-            scale_out_cooldown=cdk.Duration.seconds(scale_out_cooldown_seconds),
+            scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_seconds),
+            scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds),
         )
-        for schedule in schedules:
+        for schedule in scaling.schedules:
             self.scalable_target.scale_on_schedule(
                 schedule.name,
                 schedule=appscaling.Schedule.expression(f"cron({schedule.cron})"),
@@ -118,60 +109,6 @@ class VariantScaling(Construct):
                 min_capacity=schedule.min_capacity,
                 max_capacity=schedule.max_capacity,
             )
-
-    @classmethod
-    def instance_count(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        endpoint_name: str,
-        variant_name: str,
-        endpoint: IDependable,
-        scaling: VariantAutoscaling,
-    ) -> VariantScaling:
-        """Instances on invocations per instance per minute (the measured throughput x safety factor)."""
-        return cls(
-            scope,
-            construct_id,
-            endpoint_name=endpoint_name,
-            variant_name=variant_name,
-            endpoint=endpoint,
-            dimension=INSTANCE_COUNT,
-            min_capacity=scaling.min_capacity,
-            max_capacity=scaling.max_capacity,
-            target_value=scaling.target_invocations_per_instance,
-            scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
-            scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
-            schedules=scaling.schedules,
-        )
-
-    @classmethod
-    def provisioned_concurrency(
-        cls,
-        scope: Construct,
-        construct_id: str,
-        *,
-        endpoint_name: str,
-        variant_name: str,
-        endpoint: IDependable,
-        scaling: ProvisionedConcurrencyScaling,
-    ) -> VariantScaling:
-        """Provisioned concurrency on its utilization (0-1)."""
-        return cls(
-            scope,
-            construct_id,
-            endpoint_name=endpoint_name,
-            variant_name=variant_name,
-            endpoint=endpoint,
-            dimension=PROVISIONED_CONCURRENCY,
-            min_capacity=scaling.min_capacity,
-            max_capacity=scaling.max_capacity,
-            target_value=scaling.target_utilization,
-            scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
-            scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
-            schedules=scaling.schedules,
-        )
 
 
 class AsyncScaleToZero(Construct):
@@ -203,12 +140,8 @@ class AsyncScaleToZero(Construct):
             variant_name=variant_name,
             endpoint=endpoint,
             dimension=ASYNC_BACKLOG,
-            min_capacity=scaling.min_capacity,
-            max_capacity=scaling.max_capacity,
+            scaling=scaling,
             target_value=scaling.target_backlog_per_instance,
-            scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
-            scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
-            schedules=scaling.schedules,
             custom_metric=metric(endpoint_name, "ApproximateBacklogSizePerInstance", "Average"),
         )
         self.scale_out_from_zero = appscaling.StepScalingAction(
