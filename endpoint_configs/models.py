@@ -504,26 +504,34 @@ class DeploymentGuardrails(StrictModel):
         return self
 
 
-class RealtimeEndpoint(StrictModel):
+class EndpointSettings(StrictModel):
+    """What every endpoint block has: its name, how updates roll out, and network isolation."""
+
+    endpoint_name: SageMakerName | None = Field(
+        default=None,
+        description="Default: <project>-<env>-<type> (clients call the endpoint by name).",
+    )
+    deployment: DeploymentGuardrails | None = Field(
+        default=None,
+        description="Update guardrails (serverless: blue/green only). Default: the service's "
+        "blue/green, all at once, no alarms.",
+    )
+    network_isolation: bool | None = Field(
+        default=None,
+        description="Overrides model.network_isolation (serverless: must be false). Default: the model's.",
+    )
+
+
+class RealtimeEndpoint(EndpointSettings):
     """A real-time endpoint: steady traffic, low latency; payload up to 6 MB, 60 s per request."""
 
     type: Literal["realtime"]
-    endpoint_name: SageMakerName | None = Field(
-        default=None,
-        description="Default: <project>-<env>-realtime (clients call the endpoint by name).",
-    )
     variants: list[InstanceVariant] = Field(
         min_length=int(limits.PRODUCTION_VARIANTS.low),
         max_length=int(limits.PRODUCTION_VARIANTS.high),
         description="1-10 production variants (A/B by weight).",
     )
     data_capture: DataCapture | None = Field(default=None, description="Default: off.")
-    deployment: DeploymentGuardrails | None = Field(
-        default=None, description="Default: blue/green, all at once, no alarms (the service's)."
-    )
-    network_isolation: bool | None = Field(
-        default=None, description="Overrides model.network_isolation for this endpoint. Default: the model's."
-    )
 
     @model_validator(mode="after")
     def _variants(self) -> RealtimeEndpoint:
@@ -572,14 +580,11 @@ class ProvisionedConcurrencyScaling(CapacityScaling):
     )
 
 
-class ServerlessEndpoint(StrictModel):
+class ServerlessEndpoint(EndpointSettings):
     """A serverless endpoint: pay per request for intermittent traffic; CPU only, payload up to
     4 MB and 60 s per request, cold starts after idle unless concurrency is provisioned."""
 
     type: Literal["serverless"]
-    endpoint_name: SageMakerName | None = Field(
-        default=None, description="Default: <project>-<env>-serverless."
-    )
     variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")
     memory_size_mb: int = Field(description="1024-6144 in steps of 1024.")
     max_concurrency: int = Field(
@@ -597,12 +602,6 @@ class ServerlessEndpoint(StrictModel):
     )
     provisioned_concurrency_scaling: ProvisionedConcurrencyScaling | None = Field(
         default=None, description="Needs provisioned_concurrency. Default: none."
-    )
-    deployment: DeploymentGuardrails | None = Field(
-        default=None, description="Blue/green only (rolling updates do not support serverless)."
-    )
-    network_isolation: bool | None = Field(
-        default=None, description="Must end up false: serverless does not support network isolation."
     )
 
     @model_validator(mode="before")
@@ -695,12 +694,11 @@ class AsyncAlarms(StrictModel):
     )
 
 
-class AsyncEndpoint(StrictModel):
+class AsyncEndpoint(EndpointSettings):
     """An asynchronous endpoint: requests queue in S3 (payload up to 1 GB, up to 1 h each),
     results land in S3 with SNS notifications, and the fleet can scale to zero when idle."""
 
     type: Literal["async"]
-    endpoint_name: SageMakerName | None = Field(default=None, description="Default: <project>-<env>-async.")
     variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")
     instance_type: InstanceType = Field(description="ml.<family>.<size> from the hosting list.")
     initial_instance_count: int = Field(default=1, ge=1, description=">= 1 at creation. Default: 1.")
@@ -737,10 +735,6 @@ class AsyncEndpoint(StrictModel):
     )
     autoscaling: AsyncAutoscaling | None = Field(default=None, description="Default: none (fixed count).")
     alarms: AsyncAlarms = Field(default_factory=AsyncAlarms)
-    deployment: DeploymentGuardrails | None = Field(default=None, description="Default: the service's.")
-    network_isolation: bool | None = Field(
-        default=None, description="Overrides model.network_isolation. Default: the model's."
-    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AsyncEndpoint:
