@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from endpoint_configs.environment import EnvironmentConfig
 from endpoint_configs.errors import ConfigError
 from endpoint_configs.loader import (
     CONFIG_DIR,
@@ -15,7 +16,6 @@ from endpoint_configs.loader import (
     load_environment_config,
     resolve_endpoint_type,
 )
-from endpoint_configs.models import EnvironmentConfig
 
 SCHEMA_PATH = CONFIG_DIR / "schema.json"
 

@@ -9,17 +9,9 @@ from __future__ import annotations
 import functools
 import logging
 
+from endpoint_configs.environment import EnvironmentConfig
 from endpoint_configs.errors import Problem
-from endpoint_configs.models import (
-    AnyEndpoint,
-    AsyncEndpoint,
-    ContainerImage,
-    EnvironmentConfig,
-    ServerlessEndpoint,
-)
-
-SERVERLESS_IMAGE_INSTANCE_TYPE = "ml.m5.large"
-"""Serverless endpoints run CPU builds; any CPU instance type selects that build."""
+from endpoint_configs.model import ContainerImage
 
 
 class ImageResolutionError(ValueError):
@@ -71,34 +63,23 @@ def image_uri(image: ContainerImage, *, region: str, instance_type: str) -> str:
 
 
 def image_problems(config: EnvironmentConfig) -> list[Problem]:
-    """Problems resolving the model image for every variant of every endpoint block."""
-    problems: list[Problem] = []
+    """Problems resolving the model image for every instance type of every workload block."""
     image = config.model.image
     if image.uri is not None:
-        return problems
-    for index, block in enumerate(config.endpoints):
-        for instance_type in image_instance_types(block):
+        return []
+    for block in config.endpoints:
+        for instance_type in block.image_instance_types():
             try:
                 image_uri(image, region=config.region, instance_type=instance_type)
             except ImageResolutionError as error:
                 wanted = f"{image.framework} {image.framework_version} {image.py_version or ''}".strip()
-                problems.append(
+                where = config.workload_path(block.type)
+                return [
                     Problem(
                         "model.image",
-                        f"no {wanted} inference image for {instance_type} in "
-                        f"{config.region} (endpoints[{index}]): {error}",
+                        f"no {wanted} inference image for {instance_type} in {config.region} "
+                        f"({where}): {error}",
                         has_value=False,
                     )
-                )
-                return problems
-    return problems
-
-
-def image_instance_types(block: AnyEndpoint) -> list[str]:
-    """The instance types whose image build a block needs: its variants', or a CPU type for
-    serverless endpoints (CPU only)."""
-    if isinstance(block, ServerlessEndpoint):
-        return [SERVERLESS_IMAGE_INSTANCE_TYPE]
-    if isinstance(block, AsyncEndpoint):
-        return [block.instance_type]
-    return [variant.instance_type for variant in block.variants]
+                ]
+    return []

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from endpoint_configs.environment import WORKLOAD_KINDS, EnvironmentConfig
 from endpoint_configs.errors import ConfigError, Problem
 from endpoint_configs.images import image_problems
-from endpoint_configs.models import ENDPOINT_TYPES, EnvironmentConfig
+from endpoint_configs.workload import WorkloadBlock
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -72,6 +74,15 @@ def resolve_endpoint_type(config: EnvironmentConfig, requested: str | None, *, s
     """``requested`` or the environment's default; an error lists the types it offers."""
     if requested in (None, "", "default"):
         return config.default_endpoint_type
+    if requested not in WORKLOAD_KINDS:
+        raise ConfigError(
+            source,
+            [
+                Problem(
+                    "endpoint_type", f"unknown endpoint type; allowed: {', '.join(WORKLOAD_KINDS)}", requested
+                )
+            ],
+        )
     if requested not in config.offered_endpoint_types:
         choices = ", ".join(config.offered_endpoint_types)
         raise ConfigError(
@@ -93,11 +104,12 @@ def _format_location(location: tuple[int | str, ...]) -> str:
 
 
 def _problem_from(error: Any) -> Problem:
-    location = _strip_union_tags(tuple(error["loc"]))
+    tagged = tuple(error["loc"])
+    location = _strip_union_tags(tagged)
     kind = error["type"]
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(location[:-1])
+        allowed = _allowed_keys(tagged[:-1])
         message = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
         return Problem(_format_location(location), message, has_value=False)
     if kind == "missing":
@@ -123,36 +135,33 @@ def _strip_union_tags(location: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 
 def _is_union_tag(parent: tuple[int | str, ...], part: str) -> bool:
-    return parent[:1] == ("endpoints",) and len(parent) == 2 and part in ENDPOINT_TYPES
+    return parent[:1] == ("endpoints",) and len(parent) == 2 and part in WORKLOAD_KINDS
 
 
 def _allowed_keys(location: tuple[int | str, ...]) -> list[str]:
-    """Field names of the model at ``location`` (for 'unknown key' messages)."""
-    model: Any = EnvironmentConfig
+    """Field names of the model at pydantic's ``location`` (for 'unknown key' messages). A union
+    member is chosen by the tag pydantic puts after the list index (``endpoints.1.serverless``)."""
+    candidates: Sequence[type[BaseModel]] = [EnvironmentConfig]
     for part in location:
         if isinstance(part, int):
             continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        tagged = [m for m in candidates if issubclass(m, WorkloadBlock) and m.kind() == part]
+        if tagged:
+            candidates = tagged
+            continue
+        if len(candidates) != 1 or part not in candidates[0].model_fields:
             return []
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        model = _model_in(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
+        candidates = _models_in(candidates[0].model_fields[part].annotation)
+    return list(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
-def _model_in(annotation: Any) -> Any:
-    """The pydantic model inside Optional[...], list[...] or Annotated[...]."""
-    origin = typing.get_origin(annotation)
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside Optional[...], list[...], Annotated[...] or a union."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return [annotation]
+    origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _model_in(typing.get_args(annotation)[0])
-    if origin in (list, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
+        return _models_in(typing.get_args(annotation)[0])
+    if origin in (list, dict, typing.Union, types.UnionType):
+        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+    return []

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,9 +17,26 @@ import aws_cdk as cdk
 from aws_cdk import assertions
 
 import app as cdk_app
-from endpoint_configs import load_environment_config
+from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock, load_environment_config
 
 REPO = Path(__file__).resolve().parents[1]
+Block = TypeVar("Block", bound=WorkloadBlock)
+
+
+def block_of(config: EnvironmentConfig, block_class: type[Block]) -> Block:
+    """The environment's block of ``block_class``, typed (fails the test when it has none)."""
+    block = config.workload(block_class.kind())
+    assert isinstance(block, block_class)
+    return block
+
+
+def endpoint_block(config: EnvironmentConfig, kind: str) -> EndpointSettings:
+    """The environment's endpoint block of ``kind``."""
+    block = config.workload(kind)
+    assert isinstance(block, EndpointSettings)
+    return block
+
+
 ENVIRONMENTS = ("dev", "staging", "prod")
 TARGETS = tuple(
     (env, endpoint_type)

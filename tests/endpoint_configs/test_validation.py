@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,9 @@ import yaml
 
 from endpoint_configs import (
     CONFIG_DIR,
+    AsyncEndpoint,
     ConfigError,
+    RealtimeEndpoint,
     available_environments,
     limits,
     load_environment_config,
@@ -23,7 +24,7 @@ from endpoint_configs import (
     parse_config,
     resolve_endpoint_type,
 )
-from endpoint_configs.models import RealtimeEndpoint
+from tests.conftest import block_of
 
 BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
 
@@ -450,13 +451,21 @@ def test_missing_environment_file_lists_the_environments() -> None:
     assert "no such environment file; allowed: dev, prod, staging" in str(caught.value)
 
 
-def test_unknown_endpoint_type_flag_lists_offered_types() -> None:
+def test_unknown_endpoint_type_flag_lists_every_workload_kind() -> None:
     config = load_environment_config("dev")
     with pytest.raises(
         ConfigError,
-        match=r"endpoint_type = 'batch': not offered by 'dev'; allowed: realtime, serverless, async",
+        match=r"endpoint_type = 'stream': unknown endpoint type; allowed: realtime, serverless, async",
     ):
-        resolve_endpoint_type(config, "batch", source="-c endpoint_type")
+        resolve_endpoint_type(config, "stream", source="-c endpoint_type")
+
+
+def test_endpoint_type_the_environment_does_not_offer_lists_offered_types() -> None:
+    config = load_environment_config("staging")
+    with pytest.raises(
+        ConfigError, match=r"endpoint_type = 'async': not offered by 'staging'; allowed: realtime, serverless"
+    ):
+        resolve_endpoint_type(config, "async", source="-c endpoint_type")
 
 
 def test_default_endpoint_type_flag_selects_the_configured_default() -> None:
@@ -473,7 +482,7 @@ def test_shipped_environment_files_are_valid(env: str) -> None:
 
 
 def test_target_invocations_come_from_measured_throughput_and_safety_factor() -> None:
-    scaling = load_environment_config("prod").block(RealtimeEndpoint).variants[0].autoscaling
+    scaling = block_of(load_environment_config("prod"), RealtimeEndpoint).variants[0].autoscaling
     assert scaling is not None
     # 80 requests/s per instance x 60 s x 0.6 safety factor
     assert scaling.target_invocations_per_instance == 2880.0
@@ -483,13 +492,6 @@ def test_name_pattern_alone_admits_names_longer_than_the_limit() -> None:
     hyphenated = "a" + "-" * 70 + "b"
     assert limits.NAME_PATTERN.match(hyphenated)
     assert len(hyphenated) > limits.NAME_MAX_LENGTH
-
-
-def test_configuration_packages_never_import_aws_cdk() -> None:
-    for package in ("endpoint_configs", "model_packaging"):
-        for source in (Path(__file__).resolve().parents[1] / package).rglob("*.py"):
-            text = source.read_text()
-            assert not re.search(r"^\s*(import|from)\s+(aws_cdk|constructs|cdk_nag)\b", text, re.M), source
 
 
 def _serverless(**block: Any) -> dict[str, Any]:
@@ -546,8 +548,7 @@ def test_only_async_endpoints_may_scale_to_zero() -> None:
     config = load_environment_config("dev")
     # THEN real-time is refused with the reason, async keeps 0
     assert "only async endpoints may scale to zero" in realtime.problems[0].message
-    from endpoint_configs.models import AsyncEndpoint
 
-    scaling = config.block(AsyncEndpoint).autoscaling
+    scaling = block_of(config, AsyncEndpoint).autoscaling
     assert scaling is not None
     assert scaling.min_capacity == 0

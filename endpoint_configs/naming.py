@@ -1,0 +1,40 @@
+"""Names more than one package must agree on: stack names, the stateful stack's export names, and
+the default S3 prefixes of asynchronous requests and results.
+
+The stacks create them; ``model_packaging`` (upload) and ``local_aws`` (invoke) look them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STATEFUL_PURPOSE = "stateful"
+"""The stateful stack is ``<project>-<env>-stateful``; each workload stack is ``<project>-<env>-<kind>``."""
+
+ASYNC_DEFAULT_PREFIXES = {"input": "async/input/", "output": "async/output/", "failure": "async/failure/"}
+"""Key prefixes in the environment's bucket where an async block sets no path of its own."""
+
+
+def stack_name(project: str, environment: str, purpose: str) -> str:
+    """``<project>-<env>-<purpose>``: the stateful stack or a workload kind's stack."""
+    return f"{project}-{environment}-{purpose}"
+
+
+@dataclass(frozen=True)
+class StatefulExports:
+    """Names of the stateful stack's CloudFormation exports: chosen, not generated, so workload
+    stacks and tools find them by name."""
+
+    key_arn: str
+    bucket_arn: str
+    bucket_name: str
+    topic_arn: str
+
+    @classmethod
+    def of(cls, stateful_stack_name: str) -> StatefulExports:
+        return cls(
+            key_arn=f"{stateful_stack_name}-key-arn",
+            bucket_arn=f"{stateful_stack_name}-bucket-arn",
+            bucket_name=f"{stateful_stack_name}-bucket-name",
+            topic_arn=f"{stateful_stack_name}-alarm-topic-arn",
+        )

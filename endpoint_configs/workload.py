@@ -1,0 +1,65 @@
+"""What every workload block has, whatever its kind: the ``type`` that names the kind, network
+isolation, the instance types it runs on, and the checks that need the built artifact.
+
+A workload kind is one module defining a subclass of ``WorkloadBlock`` (and, for endpoints, of
+``EndpointSettings``) with ``type: Literal["<kind>"]``; ``endpoint_configs.environment`` lists the
+blocks once in ``WORKLOAD_BLOCKS`` and the stacks' registry pairs each block with its stack.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import ClassVar
+
+from pydantic import Field
+
+from endpoint_configs.common import SageMakerName, StrictModel
+from endpoint_configs.errors import Problem
+from endpoint_configs.guardrails import DeploymentGuardrails
+
+
+class WorkloadBlock(StrictModel):
+    """Base of every workload block (one per kind in an environment's ``endpoints`` list)."""
+
+    SUPPORTS_VPC: ClassVar[bool] = True
+    SUPPORTS_NETWORK_ISOLATION: ClassVar[bool] = True
+
+    type: str
+    network_isolation: bool | None = Field(
+        default=None,
+        description="Overrides model.network_isolation. Default: the model's.",
+    )
+
+    @classmethod
+    def kind(cls) -> str:
+        """The kind's name: the value of the block's ``type`` literal, e.g. ``realtime``."""
+        (name,) = typing.get_args(cls.model_fields["type"].annotation)
+        return str(name)
+
+    def instance_types(self) -> list[str]:
+        """The ML instance types the workload runs on (none for serverless)."""
+        return []
+
+    def image_instance_types(self) -> list[str]:
+        """The instance types whose container build (CPU or GPU) the workload needs."""
+        return self.instance_types()
+
+    def memory_problems(self, required_mb: int, *, path: str) -> list[Problem]:
+        """Problems serving a model that needs ``required_mb`` MB (manifest estimate); ``path`` is
+        the block's field path for messages. Instance-backed kinds have none yet."""
+        del required_mb, path
+        return []
+
+
+class EndpointSettings(WorkloadBlock):
+    """What every endpoint block has: its name, how updates roll out, and network isolation."""
+
+    endpoint_name: SageMakerName | None = Field(
+        default=None,
+        description="Default: <project>-<env>-<type> (clients call the endpoint by name).",
+    )
+    deployment: DeploymentGuardrails | None = Field(
+        default=None,
+        description="Update guardrails (serverless: blue/green only). Default: the service's "
+        "blue/green, all at once, no alarms.",
+    )
