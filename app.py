@@ -24,7 +24,7 @@ from endpoint_configs import (
     resolve_endpoint_type,
 )
 from model_packaging.errors import PackagingError
-from stacks import add_environment, locate_artifact
+from stacks.environment import add_environment, locate_artifact
 
 EXIT_CONFIG_ERROR = 2
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -48,7 +48,7 @@ def build_app(app: cdk.App) -> None:
         )
     config = load_environment_config(env_name)
     requested = app.node.try_get_context("endpoint_type")
-    endpoint_type = resolve_endpoint_type(config, requested, source=f"-c endpoint_type (env {env_name})")
+    kind = resolve_endpoint_type(config, requested, source=f"-c endpoint_type (env {env_name})")
     source = f"endpoint_configs/{env_name}.yaml"
     try:
         artifact = locate_artifact(config.model.artifact, project_root=PROJECT_ROOT)
@@ -56,11 +56,11 @@ def build_app(app: cdk.App) -> None:
         raise ConfigError(source, [Problem("model.artifact.build", str(error), has_value=False)]) from None
     if artifact.manifest is not None:
         needed = artifact.manifest.model.estimated_serving_memory_bytes
-        problems = memory_problems(config, endpoint_type, needed)
+        problems = memory_problems(config, kind, needed)
         if problems:
             raise ConfigError(source, problems)
     local_aws = str(app.node.try_get_context("local_aws") or "false").lower() == "true"
-    add_environment(app, config, endpoint_type, artifact=artifact, local_aws=local_aws)
+    add_environment(app, config, kind, artifact=artifact, local_aws=local_aws)
 
 
 def main() -> int:

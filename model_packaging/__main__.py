@@ -43,7 +43,7 @@ def _bucket_from_env(env: str) -> str:
     from endpoint_configs import load_environment_config
 
     config = load_environment_config(env)
-    export = f"{config.stack_name('stateful')}-bucket-name"
+    export = config.stateful_exports.bucket_name
     cloudformation = boto3.client("cloudformation", region_name=config.region)
     for page in cloudformation.get_paginator("list_exports").paginate():
         for item in page["Exports"]:

@@ -1,8 +1,9 @@
-"""An endpoint: endpoint config for its production variants, rollback alarms, guarded updates."""
+"""An endpoint: the endpoint config for its production variants, rollback alarms, guarded updates."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -13,12 +14,24 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from endpoint_configs import limits
-from endpoint_configs.models import DataCapture, DeploymentGuardrails, InstanceVariant, ServerlessEndpoint
-from stacks.compliance import acknowledge
+from sagemaker_constructs.compliance import acknowledge
+from sagemaker_constructs.guardrails import GuardedDeployment, deployment_config
+from sagemaker_constructs.metrics import endpoint_metric
 
-SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
+
+
+@dataclass(frozen=True)
+class DataCapture:
+    """Capture ``sampling_percentage`` (0-100, default 20) of requests and/or responses under
+    ``s3_prefix`` (default ``data-capture``) of the capture bucket, treating
+    ``json_content_types`` (default application/json) as JSON text."""
+
+    sampling_percentage: int = 20
+    capture_input: bool = True
+    capture_output: bool = True
+    s3_prefix: str = "data-capture"
+    json_content_types: tuple[str, ...] = ("application/json",)
 
 
 class InferenceEndpoint(Construct):
@@ -50,7 +63,7 @@ class InferenceEndpoint(Construct):
         key_rejected_because: str | None = None,
         capture_bucket: s3.IBucket | None = None,
         data_capture: DataCapture | None = None,
-        deployment: DeploymentGuardrails | None = None,
+        deployment: GuardedDeployment | None = None,
         alarm_topic: sns.ITopic | None = None,
         async_inference: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
     ) -> None:
@@ -89,7 +102,11 @@ class InferenceEndpoint(Construct):
                 sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DesiredWeight"),
                 sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig"),
             ],
-            deployment_config=_deployment_config(deployment, self.rollback_alarms),
+            deployment_config=(
+                deployment_config(deployment, [a.alarm_name for a in self.rollback_alarms])
+                if deployment is not None
+                else None
+            ),
         )
 
     def metric_invocations(self, variant_name: str) -> cloudwatch.Metric:
@@ -103,12 +120,12 @@ class InferenceEndpoint(Construct):
         return self._metric("ModelLatency", variant_name, statistic)
 
     def _metric(self, name: str, variant_name: str, statistic: str) -> cloudwatch.Metric:
-        return metric(self.endpoint_name, name, statistic, variant_name)
+        return endpoint_metric(self.endpoint_name, name, statistic, variant_name)
 
     def _rollback_alarms(
-        self, deployment: DeploymentGuardrails, alarm_topic: sns.ITopic | None
+        self, deployment: GuardedDeployment, alarm_topic: sns.ITopic | None
     ) -> list[cloudwatch.Alarm]:
-        config = deployment.rollback_alarms
+        config = deployment.rollback
         names = self.variant_names
         alarms: list[cloudwatch.Alarm] = []
         if config.max_5xx_errors_per_minute is not None:
@@ -176,120 +193,5 @@ def _data_capture(
         capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=m) for m in modes],
         capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
             json_content_types=list(capture.json_content_types)
-        ),
-    )
-
-
-def metric(
-    endpoint_name: str, name: str, statistic: str, variant_name: str | None = None
-) -> cloudwatch.Metric:
-    """A one-minute ``AWS/SageMaker`` metric of an endpoint (and variant)."""
-    dimensions = {"EndpointName": endpoint_name}
-    if variant_name is not None:
-        dimensions["VariantName"] = variant_name
-    return cloudwatch.Metric(
-        namespace=SAGEMAKER_NAMESPACE,
-        metric_name=name,
-        dimensions_map=dimensions,
-        statistic=statistic,
-        period=cdk.Duration.minutes(1),
-    )
-
-
-def instance_variants(
-    variants: Sequence[InstanceVariant], model_names: Mapping[str, str]
-) -> list[ProductionVariant]:
-    """Production variants on dedicated instances, each with its model."""
-    return [
-        ProductionVariant(
-            variant_name=v.name,
-            model_name=model_names[v.name],
-            instance_type=v.instance_type,
-            initial_instance_count=v.initial_instance_count,
-            initial_variant_weight=v.initial_weight,
-            volume_size_in_gb=v.volume_size_gb,
-            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
-            container_startup_health_check_timeout_in_seconds=v.container_startup_health_check_timeout_seconds,
-        )
-        for v in variants
-    ]
-
-
-def storage_key_rejection(variants: Sequence[InstanceVariant]) -> str | None:
-    """Why AWS rejects a storage KMS key for these variants, or None when it takes one."""
-    families = sorted(
-        {
-            limits.instance_family(v.instance_type)
-            for v in variants
-            if limits.has_instance_storage(v.instance_type)
-        }
-    )
-    if not families:
-        return None
-    return (
-        f"Instance families {', '.join(families)} have NVMe instance storage, which AWS encrypts in "
-        "hardware and for which CreateEndpointConfig rejects a KmsKeyId."
-    )
-
-
-def serverless_variant(block: ServerlessEndpoint, model_name: str) -> ProductionVariant:
-    """The single serverless production variant: memory, concurrency, provisioned concurrency."""
-    return ProductionVariant(
-        variant_name=block.variant_name,
-        model_name=model_name,
-        serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-            memory_size_in_mb=block.memory_size_mb,
-            max_concurrency=block.max_concurrency,
-            provisioned_concurrency=block.provisioned_concurrency,
-        ),
-    )
-
-
-def _percent(value: int) -> sagemaker.CfnEndpoint.CapacitySizeProperty:
-    return sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=value)
-
-
-def _deployment_config(
-    deployment: DeploymentGuardrails | None, alarms: Sequence[cloudwatch.Alarm]
-) -> sagemaker.CfnEndpoint.DeploymentConfigProperty | None:
-    if deployment is None:
-        return None
-    alarm_names = [a.alarm_name for a in alarms] + list(deployment.rollback_alarms.additional_alarm_names)
-    rollback = sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-        alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=name) for name in alarm_names]
-    )
-    if deployment.blue_green is not None:
-        policy = deployment.blue_green
-        shift = policy.traffic_shift
-        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
-            auto_rollback_configuration=rollback,
-            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                    type=shift.type,
-                    wait_interval_in_seconds=shift.wait_interval_seconds,
-                    canary_size=_percent(shift.size_percent)
-                    if shift.type == "CANARY" and shift.size_percent
-                    else None,
-                    linear_step_size=_percent(shift.size_percent)
-                    if shift.type == "LINEAR" and shift.size_percent
-                    else None,
-                ),
-                termination_wait_in_seconds=policy.termination_wait_seconds,
-                maximum_execution_timeout_in_seconds=policy.maximum_execution_timeout_seconds,
-            ),
-        )
-    rolling = deployment.rolling
-    assert rolling is not None
-    return sagemaker.CfnEndpoint.DeploymentConfigProperty(
-        auto_rollback_configuration=rollback,
-        rolling_update_policy=sagemaker.CfnEndpoint.RollingUpdatePolicyProperty(
-            maximum_batch_size=_percent(rolling.maximum_batch_percent),
-            wait_interval_in_seconds=rolling.wait_interval_seconds,
-            maximum_execution_timeout_in_seconds=rolling.maximum_execution_timeout_seconds,
-            rollback_maximum_batch_size=(
-                _percent(rolling.rollback_maximum_batch_percent)
-                if rolling.rollback_maximum_batch_percent is not None
-                else None
-            ),
         ),
     )

@@ -12,8 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.compliance import acknowledge, rendered_for_nag
-from stacks.model_data import ModelData
+from sagemaker_constructs.compliance import acknowledge, rendered_for_nag
+from sagemaker_constructs.model_data import ModelData
 
 _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:@]+)"

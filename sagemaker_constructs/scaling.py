@@ -16,8 +16,7 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
-from endpoint_configs.models import AsyncAutoscaling, CapacityScaling
-from stacks.inference_endpoint import metric
+from sagemaker_constructs.metrics import endpoint_metric
 
 # Application Auto Scaling acts through its service-linked role; no role of ours is needed.
 # https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
@@ -25,6 +24,35 @@ SERVICE_LINKED_ROLE = (
     "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 )
+
+
+@dataclass(frozen=True)
+class CapacitySchedule:
+    """At each ``cron`` time (six-field EventBridge form, in ``time_zone``, default UTC), set the
+    bounds to ``min_capacity``-``max_capacity``; ``name`` is unique per scalable target."""
+
+    name: str
+    cron: str
+    min_capacity: int
+    max_capacity: int
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class CapacityBounds:
+    """Capacity between ``min_capacity`` (0 allowed, where the service allows it) and
+    ``max_capacity``; cooldowns default to 300 s in and 60 s out; ``schedules`` change the bounds
+    at set times (default: none)."""
+
+    min_capacity: int
+    max_capacity: int
+    scale_in_cooldown_seconds: int = 300
+    scale_out_cooldown_seconds: int = 60
+    schedules: tuple[CapacitySchedule, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_capacity <= self.max_capacity:
+            raise ValueError(f"capacity bounds {self.min_capacity}-{self.max_capacity}: need 0 <= min <= max")
 
 
 @dataclass(frozen=True)
@@ -51,7 +79,7 @@ PROVISIONED_CONCURRENCY = ScalingDimension(
 
 
 class VariantScaling(Construct):
-    """Scale one variant between ``scaling.min_capacity`` and ``scaling.max_capacity`` on
+    """Scale one variant between ``bounds.min_capacity`` and ``bounds.max_capacity`` on
     ``dimension`` (``INSTANCE_COUNT``, ``PROVISIONED_CONCURRENCY`` or ``ASYNC_BACKLOG``).
 
     Target tracking holds the dimension's metric (or ``custom_metric``) at ``target_value``;
@@ -69,7 +97,7 @@ class VariantScaling(Construct):
         variant_name: str,
         endpoint: IDependable,
         dimension: ScalingDimension,
-        scaling: CapacityScaling,
+        bounds: CapacityBounds,
         target_value: float,
         custom_metric: cloudwatch.IMetric | None = None,
     ) -> None:
@@ -81,8 +109,8 @@ class VariantScaling(Construct):
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
             scalable_dimension=dimension.scalable_dimension,
-            min_capacity=scaling.min_capacity,
-            max_capacity=scaling.max_capacity,
+            min_capacity=bounds.min_capacity,
+            max_capacity=bounds.max_capacity,
             role=iam.Role.from_role_arn(
                 self,
                 "ServiceLinkedRole",
@@ -98,21 +126,22 @@ class VariantScaling(Construct):
             predefined_metric=dimension.metric,
             custom_metric=custom_metric,
             target_value=target_value,
-            scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_seconds),
-            scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds),
+            scale_in_cooldown=cdk.Duration.seconds(bounds.scale_in_cooldown_seconds),
+            scale_out_cooldown=cdk.Duration.seconds(bounds.scale_out_cooldown_seconds),
         )
-        for schedule in scaling.schedules:
+        for schedule in bounds.schedules:
             self.scalable_target.scale_on_schedule(
                 schedule.name,
                 schedule=appscaling.Schedule.expression(f"cron({schedule.cron})"),
-                time_zone=cdk.TimeZone.of(schedule.timezone),
+                time_zone=cdk.TimeZone.of(schedule.time_zone),
                 min_capacity=schedule.min_capacity,
                 max_capacity=schedule.max_capacity,
             )
 
 
 class AsyncScaleToZero(Construct):
-    """Scale an asynchronous endpoint between ``min_capacity`` (0 allowed) and ``max_capacity``.
+    """Scale an asynchronous endpoint between ``bounds.min_capacity`` (0 allowed) and
+    ``bounds.max_capacity``, holding ``target_backlog_per_instance`` queued requests per instance.
 
     - Target tracking holds ``ApproximateBacklogSizePerInstance`` (EndpointName dimension) at the
       configured backlog per instance; it scales in to ``min_capacity`` when the queue is empty.
@@ -130,7 +159,8 @@ class AsyncScaleToZero(Construct):
         endpoint_name: str,
         variant_name: str,
         endpoint: IDependable,
-        scaling: AsyncAutoscaling,
+        bounds: CapacityBounds,
+        target_backlog_per_instance: float,
     ) -> None:
         super().__init__(scope, construct_id)
         self.scaling = VariantScaling(
@@ -140,16 +170,16 @@ class AsyncScaleToZero(Construct):
             variant_name=variant_name,
             endpoint=endpoint,
             dimension=ASYNC_BACKLOG,
-            scaling=scaling,
-            target_value=scaling.target_backlog_per_instance,
-            custom_metric=metric(endpoint_name, "ApproximateBacklogSizePerInstance", "Average"),
+            bounds=bounds,
+            target_value=target_backlog_per_instance,
+            custom_metric=endpoint_metric(endpoint_name, "ApproximateBacklogSizePerInstance", "Average"),
         )
         self.scale_out_from_zero = appscaling.StepScalingAction(
             self,
             "ScaleOutFromZero",
             scaling_target=self.scaling.scalable_target,
             adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds),
+            cooldown=cdk.Duration.seconds(bounds.scale_out_cooldown_seconds),
             metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
         )
         self.scale_out_from_zero.add_adjustment(adjustment=1, lower_bound=0)
@@ -157,7 +187,7 @@ class AsyncScaleToZero(Construct):
             self,
             "BacklogWithoutCapacity",
             alarm_description=f"{endpoint_name}: requests wait and no instance runs; adds one instance",
-            metric=metric(endpoint_name, "HasBacklogWithoutCapacity", "Maximum"),
+            metric=endpoint_metric(endpoint_name, "HasBacklogWithoutCapacity", "Maximum"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,

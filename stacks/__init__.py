@@ -1,11 +1,6 @@
-"""CDK stacks composed from reusable SageMaker constructs.
+"""Thin CDK stacks, one per workload kind, plus the stateful stack.
 
-``add_environment(app, config, endpoint_type, artifact=locate_artifact(...))`` builds one
-environment; the constructs (``EncryptedModelStore``, ``ModelData``, ``ModelExecutionRole``,
-``SageMakerModel``, ``ServedModel``, ``InferenceEndpoint``, ``VariantScaling``) can be used on
-their own.
+``stacks.registry`` names each workload kind's config block, stack and invocation;
+``stacks.environment.add_environment`` builds one environment from it; ``stacks.props`` maps
+config blocks to the props of the constructs in ``sagemaker_constructs``.
 """
-
-from stacks.environment import EnvironmentStacks, add_environment, locate_artifact
-
-__all__ = ["EnvironmentStacks", "add_environment", "locate_artifact"]

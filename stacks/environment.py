@@ -1,4 +1,4 @@
-"""Compose one environment's stacks: the stateful stack and the chosen inference stack."""
+"""Compose one environment's stacks: the stateful stack and the chosen workload kind's stack."""
 
 from __future__ import annotations
 
@@ -7,21 +7,15 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from endpoint_configs.models import ArtifactSource, EnvironmentConfig
+from endpoint_configs import ArtifactSource, EnvironmentConfig
+from endpoint_configs.naming import STATEFUL_PURPOSE
 from model_packaging.build import build_artifact_cached
 from model_packaging.sources import resolve_source_dir
-from stacks.async_stack import AsyncInferenceStack
-from stacks.compliance import add_rule_packs
-from stacks.model_data import ArtifactLocation
-from stacks.realtime_stack import RealtimeInferenceStack
-from stacks.serverless_stack import ServerlessInferenceStack
+from sagemaker_constructs.compliance import add_rule_packs
+from sagemaker_constructs.model_data import ArtifactLocation
+from stacks.registry import WORKLOAD_KINDS
 from stacks.stateful import StatefulStack
 
-INFERENCE_STACKS: dict[str, type[RealtimeInferenceStack | ServerlessInferenceStack | AsyncInferenceStack]] = {
-    "realtime": RealtimeInferenceStack,
-    "serverless": ServerlessInferenceStack,
-    "async": AsyncInferenceStack,
-}
 BUILD_DIR = Path("build") / "artifacts"
 """Where synth-time builds go, under the project root (ignored by git)."""
 
@@ -52,12 +46,12 @@ def locate_artifact(source: ArtifactSource, *, project_root: Path) -> ArtifactLo
 def add_environment(
     app: cdk.App,
     config: EnvironmentConfig,
-    endpoint_type: str,
+    kind: str,
     *,
     artifact: ArtifactLocation,
     local_aws: bool = False,
 ) -> EnvironmentStacks:
-    """Add ``<project>-<env>-stateful`` and ``<project>-<env>-<endpoint_type>`` to ``app``.
+    """Add ``<project>-<env>-stateful`` and ``<project>-<env>-<kind>`` to ``app``.
 
     ``artifact`` comes from ``locate_artifact``. Tags every resource with the config's tags plus
     project and environment, and runs the cdk-nag packs on the whole app. ``local_aws`` leaves out
@@ -66,22 +60,22 @@ def add_environment(
     environment = cdk.Environment(account=config.account, region=config.region)
     stateful = StatefulStack(
         app,
-        config.stack_name("stateful"),
+        config.stack_name(STATEFUL_PURPOSE),
         config=config.stateful,
+        exports=config.stateful_exports,
         env=environment,
         synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not local_aws),
         description=f"{config.project} {config.environment}: KMS key, artifact bucket, alarm topic",
-        termination_protection=config.environment == "prod",
     )
-    inference = INFERENCE_STACKS[endpoint_type](
+    inference = WORKLOAD_KINDS[kind].stack(
         app,
-        config.stack_name(endpoint_type),
+        config.stack_name(kind),
         config=config,
-        store_exports=stateful.exports,
+        block=config.workload(kind),
         artifact=artifact,
         env=environment,
         synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not local_aws),
-        description=f"{config.project} {config.environment}: {endpoint_type} SageMaker inference",
+        description=f"{config.project} {config.environment}: {kind} SageMaker inference",
     )
     inference.add_stack_dependency(stateful)
     for key, value in {"project": config.project, "environment": config.environment, **config.tags}.items():

@@ -1,27 +1,20 @@
-"""State that outlives endpoint replacement: KMS key, artifact/data-capture bucket, alarm topic."""
+"""The stateful stack: state that outlives endpoint replacement, exported under fixed names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from endpoint_configs.models import StatefulConfig
-from stacks.compliance import acknowledge
+from endpoint_configs import StatefulConfig
+from endpoint_configs.naming import StatefulExports
+from sagemaker_constructs.storage import EncryptedModelStore
 
 
-class EncryptedModelStore(Construct):
-    """A customer-managed KMS key (rotated yearly), the artifact and data-capture bucket it
-    encrypts, the bucket that receives its access logs, and an encrypted alarm topic.
-
-    Exposes ``key``, ``bucket``, ``access_log_bucket`` and ``alarm_topic``.
+class StatefulStack(cdk.Stack):
+    """The environment's long-lived resources, exported under ``exports`` for the workload stacks,
+    with termination protection as the config says. Exposes ``store`` and ``exports``.
     """
 
     def __init__(
@@ -29,138 +22,11 @@ class EncryptedModelStore(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        retain_on_delete: bool,
-        noncurrent_version_expiration_days: int,
-        access_log_expiration_days: int,
-        alarm_emails: list[str],
+        config: StatefulConfig,
+        exports: StatefulExports,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id)
-        removal = cdk.RemovalPolicy.RETAIN if retain_on_delete else cdk.RemovalPolicy.DESTROY
-
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Encrypts model artifacts, captured data, endpoint storage and alarm topics",
-            enable_key_rotation=True,
-            removal_policy=removal,
-        )
-        # S3 server access log delivery supports SSE-S3 only, not SSE-KMS.
-        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=cdk.Duration.days(access_log_expiration_days),
-                    noncurrent_version_expiration=cdk.Duration.days(1),
-                )
-            ],
-            removal_policy=removal,
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "Artifacts",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="artifacts/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    noncurrent_version_expiration=cdk.Duration.days(noncurrent_version_expiration_days),
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                )
-            ],
-            removal_policy=removal,
-        )
-        self.alarm_topic = sns.Topic(
-            self, "Alarms", display_name="SageMaker endpoint alarms", master_key=self.key, enforce_ssl=True
-        )
-        # CloudWatch publishes alarm notifications to the KMS-encrypted topic.
-        # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-            )
-        )
-        for email in alarm_emails:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
-
-        reason_replication = (
-            "Cross-region replication doubles storage cost; artifacts are rebuilt from source and "
-            "the bucket is versioned against accidental deletes."
-        )
-        acknowledge(self.bucket, "HIPAA.Security-S3BucketReplicationEnabled", reason_replication)
-        acknowledge(self.access_log_bucket, "HIPAA.Security-S3BucketReplicationEnabled", reason_replication)
-        # checkov reads skips, with their reasons, from the template's metadata.
-        _cfn(self.access_log_bucket).add_metadata(
-            "checkov",
-            {"skip": [{"id": "CKV_AWS_18", "comment": "Access-log destination; logging it would recurse."}]},
-        )
-        acknowledge(
-            self.access_log_bucket,
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "S3 server access log delivery only supports SSE-S3 on the destination bucket.",
-        )
-
-
-def _cfn(construct: Construct) -> cdk.CfnResource:
-    child = construct.node.default_child
-    assert isinstance(child, cdk.CfnResource)
-    return child
-
-
-@dataclass(frozen=True)
-class StoreExports:
-    """Names of the stateful stack's CloudFormation exports (stable: chosen, not generated)."""
-
-    key_arn: str
-    bucket_arn: str
-    bucket_name: str
-    topic_arn: str
-
-
-class ImportedModelStore(Construct):
-    """References to an ``EncryptedModelStore`` in another stack, through its named exports.
-
-    Named exports keep the inference stack independent of the stateful stack's construct tree.
-    Exposes ``key``, ``bucket``, ``alarm_topic`` and ``exports``.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, exports: StoreExports) -> None:
-        super().__init__(scope, construct_id)
-        self.exports = exports
-        self.key = kms.Key.from_key_arn(self, "Key", cdk.Fn.import_value(exports.key_arn))
-        self.bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "Bucket",
-            bucket_arn=cdk.Fn.import_value(exports.bucket_arn),
-            bucket_name=cdk.Fn.import_value(exports.bucket_name),
-            encryption_key=self.key,
-        )
-        self.alarm_topic = sns.Topic.from_topic_arn(
-            self, "AlarmTopic", cdk.Fn.import_value(exports.topic_arn)
-        )
-
-
-class StatefulStack(cdk.Stack):
-    """The environment's long-lived resources, exported under names inference stacks import.
-
-    Exposes ``store`` and ``exports``.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, config: StatefulConfig, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         self.store = EncryptedModelStore(
             self,
             "Store",
@@ -169,13 +35,7 @@ class StatefulStack(cdk.Stack):
             access_log_expiration_days=config.access_log_expiration_days,
             alarm_emails=list(config.alarm_emails),
         )
-        prefix = self.stack_name
-        self.exports = StoreExports(
-            key_arn=f"{prefix}-key-arn",
-            bucket_arn=f"{prefix}-bucket-arn",
-            bucket_name=f"{prefix}-bucket-name",
-            topic_arn=f"{prefix}-alarm-topic-arn",
-        )
+        self.exports = exports
         self.export_value(self.store.key.key_arn, name=self.exports.key_arn)
         self.export_value(self.store.bucket.bucket_arn, name=self.exports.bucket_arn)
         self.export_value(self.store.bucket.bucket_name, name=self.exports.bucket_name)

@@ -42,7 +42,7 @@ from local_serving import (
 )
 from model_packaging.build import build_artifact
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CODE = REPO / "examples" / "minilm" / "code"
 JSON = "application/json"
 DIMENSION = 384

@@ -9,7 +9,7 @@ import aws_cdk as cdk
 import pytest
 
 from app import cdk_json_context
-from stacks.model_data import ArtifactLocation, ModelData
+from sagemaker_constructs.model_data import ArtifactLocation, ModelData
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from endpoint_configs import limits, load_environment_config
-from endpoint_configs.models import AsyncEndpoint, RealtimeEndpoint, ServerlessEndpoint
+from endpoint_configs import (
+    AsyncEndpoint,
+    RealtimeEndpoint,
+    ServerlessEndpoint,
+    limits,
+    load_environment_config,
+)
 from local_aws.cloudformation_resources import install
-from tests.conftest import TARGETS, SynthesizedEnvironment
+from tests.conftest import TARGETS, SynthesizedEnvironment, block_of, endpoint_block
 
 REGION = "us-east-1"
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
@@ -86,7 +91,8 @@ def _check_instance_variant_counts(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
     endpoint = deployed.client("sagemaker").describe_endpoint(EndpointName=config.endpoint_name("realtime"))
     expected = [
-        (v.name, v.initial_instance_count, v.initial_weight) for v in config.block(RealtimeEndpoint).variants
+        (v.name, v.initial_instance_count, v.initial_weight)
+        for v in block_of(config, RealtimeEndpoint).variants
     ]
     actual = [
         (v["VariantName"], v["CurrentInstanceCount"], v["CurrentWeight"])
@@ -107,7 +113,7 @@ def test_endpoint_config_matches_the_config_file(deployed: Deployed) -> None:
 
 def _check_realtime_config(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
-    block = config.block(RealtimeEndpoint)
+    block = block_of(config, RealtimeEndpoint)
     sagemaker = deployed.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("realtime"))
     endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
@@ -122,7 +128,7 @@ def _check_realtime_config(deployed: Deployed) -> None:
         assert not endpoint_config.get("DataCaptureConfig")
     else:
         capture = endpoint_config["DataCaptureConfig"]
-        bucket = exports[f"{config.stack_name('stateful')}-bucket-name"]
+        bucket = exports[config.stateful_exports.bucket_name]
         assert capture["DestinationS3Uri"] == f"s3://{bucket}/{block.data_capture.s3_prefix}"
         assert capture["InitialSamplingPercentage"] == block.data_capture.sampling_percentage
         assert capture["KmsKeyId"] == key_arn
@@ -164,7 +170,7 @@ def _check_instance_scaling(deployed: Deployed) -> None:
         for p in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     }
     schedules = autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"]
-    scaled = [v for v in config.block(RealtimeEndpoint).variants if v.autoscaling is not None]
+    scaled = [v for v in block_of(config, RealtimeEndpoint).variants if v.autoscaling is not None]
     assert len(targets) == len(scaled) > 0
     for variant in scaled:
         scaling = variant.autoscaling
@@ -196,7 +202,7 @@ def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) ->
     every_alarm = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
     alarms = [a for a in every_alarm if "Rollback" in a["AlarmName"]]
     topic = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-alarm-topic-arn"]
-    rollback = config.endpoint(deployed.endpoint_type).deployment
+    rollback = endpoint_block(config, deployed.endpoint_type).deployment
     assert len(alarms) == (rollback.rollback_alarms.count if rollback else 0)
     for alarm in alarms:
         assert alarm["AlarmActions"] == [topic]
@@ -212,7 +218,7 @@ def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) ->
 def _check_serverless_config(serverless: Deployed) -> None:
     """Memory, concurrency and the environment key; no instances."""
     config = load_environment_config(serverless.env)
-    block = config.block(ServerlessEndpoint)
+    block = block_of(config, ServerlessEndpoint)
     sagemaker = serverless.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("serverless"))
     endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
@@ -230,7 +236,7 @@ def _check_serverless_config(serverless: Deployed) -> None:
 def _check_provisioned_concurrency_scaling(serverless: Deployed) -> None:
     """Provisioned concurrency scales on its utilization, with schedules (when configured)."""
     config = load_environment_config(serverless.env)
-    block = config.block(ServerlessEndpoint)
+    block = block_of(config, ServerlessEndpoint)
     autoscaling = serverless.client("application-autoscaling")
     targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     scaling = block.provisioned_concurrency_scaling
@@ -258,14 +264,14 @@ def _check_provisioned_concurrency_scaling(serverless: Deployed) -> None:
 def _check_async_config(deployed: Deployed) -> None:
     """Output and failure paths in the environment bucket, with its key, and the two topics."""
     config = load_environment_config(deployed.env)
-    block = config.block(AsyncEndpoint)
+    block = block_of(config, AsyncEndpoint)
     sagemaker = deployed.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=config.endpoint_name("async"))
     async_config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])[
         "AsyncInferenceConfig"
     ]
     exports = _outputs(deployed.stacks["stateful"])
-    bucket = exports[f"{config.stack_name('stateful')}-bucket-name"]
+    bucket = exports[config.stateful_exports.bucket_name]
     output = async_config["OutputConfig"]
     assert output["S3OutputPath"] == f"s3://{bucket}/async/output/"
     assert output["S3FailurePath"] == f"s3://{bucket}/async/failure/"
@@ -281,7 +287,7 @@ def _check_async_config(deployed: Deployed) -> None:
 def _check_scale_to_zero(deployed: Deployed) -> None:
     """Min 0, target tracking on the backlog per instance, and the alarm that drives the step policy."""
     config = load_environment_config(deployed.env)
-    scaling = config.block(AsyncEndpoint).autoscaling
+    scaling = block_of(config, AsyncEndpoint).autoscaling
     assert scaling is not None
     autoscaling = deployed.client("application-autoscaling")
     (target,) = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
@@ -313,14 +319,14 @@ def test_endpoint_answers_an_invocation_by_name(deployed: Deployed) -> None:
         assert response["Body"].read()
         return
     # GIVEN a request uploaded to the input path (an async round trip)
-    bucket = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-bucket-name"]
+    bucket = _outputs(deployed.stacks["stateful"])[config.stateful_exports.bucket_name]
     s3 = deployed.client("s3")
     s3.put_object(Bucket=bucket, Key="async/input/request-1.json", Body=b'{"inputs": ["hello", "world"]}')
     # WHEN the endpoint is invoked asynchronously
     response = runtime.invoke_endpoint_async(
         EndpointName=name,
         InputLocation=f"s3://{bucket}/async/input/request-1.json",
-        InvocationTimeoutSeconds=config.block(AsyncEndpoint).invocation_timeout_seconds,
+        InvocationTimeoutSeconds=block_of(config, AsyncEndpoint).invocation_timeout_seconds,
     )
     # THEN the result lands under the configured output prefix
     assert response["OutputLocation"].startswith(f"s3://{bucket}/async/output/")

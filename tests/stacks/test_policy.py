@@ -11,7 +11,7 @@ from typing import Any
 import cdk_nag
 import pytest
 
-from stacks.compliance import RULE_PACKS
+from sagemaker_constructs.compliance import RULE_PACKS
 from tests.conftest import REPO, TARGETS, SynthesizedEnvironment, synthesize
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"

@@ -13,7 +13,7 @@ import pytest
 
 from app import cdk_json_context
 from endpoint_configs import parse_config
-from stacks import add_environment, locate_artifact
+from stacks.environment import add_environment, locate_artifact
 from tests.conftest import REPO
 
 CONFIG = """

@@ -1,0 +1,91 @@
+"""What every workload stack does the same way: import the environment's store, serve the model
+with the right image per instance type, create the endpoint with the storage-key rule, guarded
+updates, alarm grants and its name as an output."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from endpoint_configs import EndpointSettings, EnvironmentConfig
+from endpoint_configs.images import image_uri
+from sagemaker_constructs.endpoint import InferenceEndpoint, ProductionVariant
+from sagemaker_constructs.model import ServedModel
+from sagemaker_constructs.model_data import ArtifactLocation
+from sagemaker_constructs.storage import ImportedModelStore
+from stacks import props
+
+Block = TypeVar("Block", bound=EndpointSettings)
+
+
+class EndpointStack(cdk.Stack, Generic[Block]):
+    """Base of the endpoint workload stacks (real-time, serverless, asynchronous).
+
+    Creates ``store`` (the stateful stack's key, bucket and alarm topic, by export name),
+    ``served`` (one model per image build the block's instance types need) and the
+    ``EndpointName`` output. Subclasses call ``add_endpoint`` with their production variants.
+    Exposes ``config``, ``block``, ``endpoint_name``, ``store`` and ``served``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        block: Block,
+        artifact: ArtifactLocation,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.block = block
+        self.endpoint_name = config.endpoint_name(block.type)
+        self.store = ImportedModelStore(self, "Store", exports=config.stateful_exports)
+        self._image_by_instance_type = {
+            instance_type: image_uri(config.model.image, region=config.region, instance_type=instance_type)
+            for instance_type in block.image_instance_types()
+        }
+        self.served = ServedModel(
+            self,
+            "Served",
+            artifact=artifact,
+            image_uris=list(self._image_by_instance_type.values()),
+            endpoint_name=self.endpoint_name,
+            key=self.store.key,
+            environment=config.model.environment,
+            network_isolation=config.network_isolation(block),
+            vpc=props.vpc_placement(config.model.vpc),
+        )
+        cdk.CfnOutput(
+            self, "EndpointName", value=self.endpoint_name, description="Invoke this endpoint by name"
+        )
+
+    def model_name_for(self, instance_type: str) -> str:
+        """The served model whose image build fits ``instance_type``."""
+        return self.served.model_names[self._image_by_instance_type[instance_type]]
+
+    def add_endpoint(
+        self,
+        production_variants: Sequence[ProductionVariant],
+        **options: Any,
+    ) -> InferenceEndpoint:
+        """The endpoint for ``production_variants``, with the block's guardrails and the storage
+        key unless AWS rejects one for its instance types; ``options`` go to ``InferenceEndpoint``
+        (data capture, async inference). The execution role may read the rollback alarms."""
+        endpoint = InferenceEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            production_variants=production_variants,
+            key=self.store.key,
+            key_rejected_because=props.storage_key_rejection(self.block.instance_types()),
+            deployment=props.guarded_deployment(self.block.deployment),
+            alarm_topic=self.store.alarm_topic,
+            **options,
+        )
+        self.served.execution_role.grant_describe_alarms(endpoint.rollback_alarms)
+        return endpoint
