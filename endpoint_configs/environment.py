@@ -6,9 +6,10 @@ kind names and the per-kind checks all derive from it.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Union
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from endpoint_configs import naming
 from endpoint_configs.async_inference import AsyncEndpoint
@@ -30,7 +31,18 @@ else:
     EndpointBlock = Annotated[Union[WORKLOAD_BLOCKS], Field(discriminator="type")]  # noqa: UP007
 
 REQUIRED_TAGS: tuple[str, ...] = ("cost-center",)
-ENVIRONMENT_NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,14}[a-z0-9])?$"
+
+
+def _check_environment_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z]([a-z0-9-]{0,14}[a-z0-9])?", value):
+        raise ValueError(
+            "allowed: lowercase letters, digits and hyphens, 1-16 characters, starting with a letter "
+            "and not ending with a hyphen (it becomes part of stack and endpoint names), e.g. eu-prod"
+        )
+    return value
+
+
+EnvironmentName = Annotated[str, AfterValidator(_check_environment_name)]
 
 
 class StatefulConfig(StrictModel):
@@ -64,9 +76,9 @@ class EnvironmentConfig(StrictModel):
         description="Lowercase letters, digits and hyphens, 3-32 characters; stacks are "
         "<project>-<env>-<purpose>.",
     )
-    environment: str = Field(
-        pattern=ENVIRONMENT_NAME_PATTERN,
-        description="Lowercase letters, digits and hyphens, 1-16 characters; must match the file name.",
+    environment: EnvironmentName = Field(
+        description="Lowercase letters, digits and hyphens, 1-16 characters, starting with a letter; "
+        "must match the file name.",
     )
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$", description="12-digit account. Default: the CLI's."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,6 +155,12 @@ CASES = [
         [{"name": "n", "cron": "0 20 ? * * *", "min_capacity": 1, "max_capacity": 1}] * 2,
         SCALING,
         "schedule names must be unique; repeated: n",
+    ),
+    _case(
+        f"{SCALING}.schedules",
+        [{"name": "nights", "cron": "0 20 ? * * *", "min_capacity": 0, "max_capacity": 1}],
+        SCALING,
+        "schedule 'nights': min_capacity 0: real-time endpoints need at least 1 instance",
     ),
     # data capture
     _case(
@@ -328,8 +335,20 @@ CASES = [
     _case(f"{AS}.instance_type", "ml.t2.medium", AS, "not supported on burstable instance ml.t2.medium"),
     _case(f"{AS}.initial_instance_count", 3, AS, "initial_instance_count 3 > autoscaling.max_capacity 1"),
     _case(f"{AS}.success_topic_arn", "my-topic", f"{AS}.success_topic_arn", "String should match pattern"),
+    # an unknown key in a block lists that block's own keys
+    _case(
+        "endpoints[0].colour",
+        "blue",
+        "endpoints[0].colour",
+        "allowed keys: type, network_isolation, endpoint_name",
+    ),
+    _case(
+        f"{SL}.colour", "blue", f"{SL}.colour", "deployment, variant_name, memory_size_mb, max_concurrency,"
+    ),
+    _case(f"{AS}.colour", "blue", f"{AS}.colour", "variant_name, instance_type, initial_instance_count,"),
     # environment level
     _case("colour", "blue", "colour", "unknown key; allowed keys: project, environment"),
+    _case("environment", "Prod_EU", "environment", "lowercase letters, digits and hyphens, 1-16 characters"),
     _case("model", DELETE, "model", "required key is missing"),
     _case("model.artifact", {"s3_uri": "bucket/out"}, "model.artifact.s3_uri", "must be an s3:// URI"),
     _case("model.artifact", {"s3_prefix": "s3://b-1/no-slash"}, "model.artifact.s3_prefix", "ending in '/'"),
@@ -492,6 +511,26 @@ def test_name_pattern_alone_admits_names_longer_than_the_limit() -> None:
     hyphenated = "a" + "-" * 70 + "b"
     assert limits.NAME_PATTERN.match(hyphenated)
     assert len(hyphenated) > limits.NAME_MAX_LENGTH
+
+
+def test_async_schedules_may_scale_to_zero() -> None:
+    data = copy.deepcopy(BASE)
+    data["endpoints"][2]["autoscaling"]["schedules"] = [
+        {"name": "nights", "cron": "0 20 ? * * *", "min_capacity": 0, "max_capacity": 1}
+    ]
+    config = parse_config(yaml.safe_dump(data), source="dev.yaml")
+    scaling = block_of(config, AsyncEndpoint).autoscaling
+    assert scaling is not None
+    assert scaling.schedules[0].min_capacity == 0
+
+
+def test_environment_names_are_free_and_match_the_file(tmp_path: Path) -> None:
+    data = {**copy.deepcopy(BASE), "environment": "eu-prod"}
+    (tmp_path / "eu-prod.yaml").write_text(yaml.safe_dump(data))
+    assert available_environments(tmp_path) == ["eu-prod"]
+    assert (
+        load_environment_config("eu-prod", tmp_path).stack_name("async") == "minilm-embeddings-eu-prod-async"
+    )
 
 
 def _serverless(**block: Any) -> dict[str, Any]:

@@ -150,9 +150,31 @@ def test_prod_retains_state_and_dev_deletes_it(synthesized: dict[str, Synthesize
                 assert resource["DeletionPolicy"] == policy, (env, type_name)
 
 
-def test_prod_stack_has_termination_protection(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+def test_termination_protection_follows_the_config(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+    # prod.yaml leaves termination_protection at its default (true); dev.yaml turns it off.
     assert synthesized["prod"].stack("stateful").termination_protection is True
     assert synthesized["dev"].stack("stateful").termination_protection is False
+
+
+STATEFUL_LOGICAL_IDS = {
+    "StoreKey7A3C02BD": "AWS::KMS::Key",
+    "StoreAccessLogs087BBF22": "AWS::S3::Bucket",
+    "StoreArtifactsD98A7408": "AWS::S3::Bucket",
+    "StoreAlarmsEF7446C2": "AWS::SNS::Topic",
+}
+"""A changed logical ID makes CloudFormation replace the resource: a new key cannot decrypt what
+the old one encrypted, and a new bucket starts empty. Change these only with a migration."""
+
+
+def test_stateful_resources_keep_their_logical_ids(synthesized: dict[str, SynthesizedEnvironment]) -> None:
+    for env, synth in synthesized.items():
+        resources = synth.template_json("stateful")["Resources"]
+        kept = {
+            logical_id: resources[logical_id]["Type"]
+            for logical_id in STATEFUL_LOGICAL_IDS
+            if logical_id in resources
+        }
+        assert kept == STATEFUL_LOGICAL_IDS, env
 
 
 def test_exports_have_stable_names(prod: SynthesizedEnvironment) -> None:
