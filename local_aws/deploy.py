@@ -15,8 +15,10 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.table import Table
 
-from endpoint_configs import load_environment_config, resolve_endpoint_type
+from endpoint_configs import EnvironmentConfig, load_environment_config, resolve_endpoint_type
+from endpoint_configs.naming import STATEFUL_PURPOSE
 from local_aws.server import ACCOUNT_ID, LocalAwsError, ServerState, require_running
+from stacks.registry import WORKLOAD_KINDS, Invocation
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
@@ -66,9 +68,9 @@ def deploy(env: str, endpoint_type: str) -> None:
     try:
         _cdk(["deploy", "--all", "--method=direct", "--require-approval", "never", *flags], state)
     finally:
-        _print_stacks(cloudformation, config.stack_name("stateful"), config.stack_name(chosen))
+        _print_stacks(cloudformation, config.stack_name(STATEFUL_PURPOSE), config.stack_name(chosen))
     endpoint_name = config.endpoint_name(chosen)
-    answer = _invoke(state, region, chosen, endpoint_name, config.stack_name("stateful"))
+    answer = _invoke(state, config, chosen)
     _print_summary(state, region, endpoint_name)
     console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
 
@@ -81,27 +83,40 @@ def destroy(env: str, endpoint_type: str) -> None:
     _cdk(["destroy", "--all", "--force", *flags], state)
 
 
-def _invoke(
-    state: ServerState, region: str, endpoint_type: str, endpoint_name: str, stateful_stack: str
-) -> str:
+def _invoke(state: ServerState, config: EnvironmentConfig, kind: str) -> str:
+    """Call the deployed workload the way its kind is invoked, with the sample request."""
+    region = config.region
+    endpoint_name = config.endpoint_name(kind)
     runtime = _client("sagemaker-runtime", state, region)
     payload = json.dumps(SAMPLE_REQUEST).encode()
-    if endpoint_type != "async":
+    invocation = WORKLOAD_KINDS[kind].invocation
+    if invocation is Invocation.SYNCHRONOUS:
         response = runtime.invoke_endpoint(
             EndpointName=endpoint_name, Body=payload, ContentType="application/json"
         )
         return _describe_answer(response["Body"].read())
-    exports = {
-        e["Name"]: e["Value"] for e in _client("cloudformation", state, region).list_exports()["Exports"]
-    }
-    bucket = exports[f"{stateful_stack}-bucket-name"]
-    key = f"async/input/deploy-local-{int(time.time())}.json"
+    if invocation is not Invocation.ASYNCHRONOUS:
+        return f"not invoked: {kind} runs as {invocation.value}"
+    bucket, prefix = async_input_location(_client("cloudformation", state, region), config, kind)
+    key = f"{prefix}deploy-local-{int(time.time())}.json"
     s3 = _client("s3", state, region)
     s3.put_object(Bucket=bucket, Key=key, Body=payload, ContentType="application/json")
     response = runtime.invoke_endpoint_async(EndpointName=endpoint_name, InputLocation=f"s3://{bucket}/{key}")
     output_bucket, _, output_key = response["OutputLocation"].removeprefix("s3://").partition("/")
     body = s3.get_object(Bucket=output_bucket, Key=output_key)["Body"].read()
     return f"{_describe_answer(body)} (result at {response['OutputLocation']})"
+
+
+def async_input_location(cloudformation: Any, config: EnvironmentConfig, kind: str) -> tuple[str, str]:
+    """Bucket and key prefix for requests, as the deployed stack publishes them: its ``InputPath``
+    output, or its ``InputPrefix`` output in the environment's bucket (the stateful export)."""
+    stack = cloudformation.describe_stacks(StackName=config.stack_name(kind))["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if "InputPath" in outputs:
+        bucket, _, prefix = outputs["InputPath"].removeprefix("s3://").partition("/")
+        return bucket, prefix
+    exports = {e["Name"]: e["Value"] for e in cloudformation.list_exports()["Exports"]}
+    return exports[config.stateful_exports.bucket_name], outputs["InputPrefix"]
 
 
 def _describe_answer(body: bytes) -> str:
