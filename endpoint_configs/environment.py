@@ -110,9 +110,9 @@ class EnvironmentConfig(StrictModel):
                 f"allowed: {', '.join(types)}"
             )
         for block in self.endpoints:
-            if self.model.vpc is not None and not block.SUPPORTS_VPC:
+            if self.model.vpc is not None and block.VPC_UNSUPPORTED:
                 raise ValueError(f"model.vpc is set, but {block.type} endpoints cannot run in a VPC")
-            if self.network_isolation(block) and not block.SUPPORTS_NETWORK_ISOLATION:
+            if self.network_isolation(block) and block.NETWORK_ISOLATION_UNSUPPORTED:
                 raise ValueError(
                     f"{block.type} endpoints do not support network isolation: set network_isolation: "
                     f"false in the {block.type} block (model.network_isolation is true)"

@@ -13,6 +13,10 @@ from endpoint_configs.errors import Problem
 from endpoint_configs.scaling import CapacityScaling
 from endpoint_configs.workload import EndpointSettings
 
+EXCLUSIONS_DOC = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+    "#serverless-endpoints-how-it-works-exclusions"
+)
 SERVERLESS_IMAGE_INSTANCE_TYPE = "ml.m5.large"
 """Serverless endpoints run CPU builds; any CPU instance type selects that build."""
 
@@ -50,8 +54,8 @@ class ServerlessEndpoint(EndpointSettings):
     """A serverless endpoint: pay per request for intermittent traffic; CPU only, payload up to
     4 MB and 60 s per request, cold starts after idle unless concurrency is provisioned."""
 
-    SUPPORTS_VPC = False
-    SUPPORTS_NETWORK_ISOLATION = False
+    VPC_UNSUPPORTED = f"Serverless endpoints cannot run in a VPC: {EXCLUSIONS_DOC}"
+    NETWORK_ISOLATION_UNSUPPORTED = f"Serverless endpoints do not support network isolation: {EXCLUSIONS_DOC}"
 
     type: Literal["serverless"]
     variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")

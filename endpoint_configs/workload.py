@@ -21,8 +21,10 @@ from endpoint_configs.guardrails import DeploymentGuardrails
 class WorkloadBlock(StrictModel):
     """Base of every workload block (one per kind in an environment's ``endpoints`` list)."""
 
-    SUPPORTS_VPC: ClassVar[bool] = True
-    SUPPORTS_NETWORK_ISOLATION: ClassVar[bool] = True
+    VPC_UNSUPPORTED: ClassVar[str | None] = None
+    """Why the kind cannot run in a VPC (with an AWS doc link), or None when it can."""
+    NETWORK_ISOLATION_UNSUPPORTED: ClassVar[str | None] = None
+    """Why the kind cannot isolate the container from the network, or None when it can."""
 
     type: str
     network_isolation: bool | None = Field(

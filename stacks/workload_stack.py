@@ -59,6 +59,7 @@ class EndpointStack(cdk.Stack, Generic[Block]):
             environment=config.model.environment,
             network_isolation=config.network_isolation(block),
             vpc=props.vpc_placement(config.model.vpc),
+            network_isolation_off_because=block.NETWORK_ISOLATION_UNSUPPORTED,
         )
         cdk.CfnOutput(
             self, "EndpointName", value=self.endpoint_name, description="Invoke this endpoint by name"
