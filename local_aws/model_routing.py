@@ -1,56 +1,115 @@
-"""Answer InvokeEndpoint and InvokeEndpointAsync with the deployed model itself.
+"""Answer invocations of deployed endpoints with the deployed model itself.
 
-moto's SageMaker runtime returns canned bodies. Here an invocation of a deployed endpoint finds the
-endpoint's model, reads its artifact from the local S3 (where ``cdk deploy`` uploaded the asset),
-and runs it through ``local_serving.LocalModelServer`` (the SageMaker container contract, with
-the inference toolkit's handler path). One server per artifact, started on first use.
+moto's SageMaker runtime returns canned bodies. :class:`LocalModels` is the model router that the
+invocation fixes in :mod:`local_aws.moto_fixes` consult (``sagemaker-invoke-endpoint`` and
+``sagemaker-invoke-endpoint-async``): for a deployed endpoint it picks the production variant
+SageMaker would send the request to, reads that variant's model artifact from the local S3 (where
+``cdk deploy`` uploaded the asset), and runs it through ``local_serving.LocalModelServer`` (the
+SageMaker container contract, with the inference toolkit's handler path). One server per artifact,
+started on first use; the payload limit is the endpoint kind's, per invocation, because one
+artifact may serve endpoints of several kinds.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 from moto.s3.models import s3_backends
-from moto.sagemaker.models import sagemaker_backends
-from moto.sagemakerruntime.models import SageMakerRuntimeBackend
-from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.sagemaker.models import FakeEndpointConfig, sagemaker_backends
+from moto.utilities.utils import get_partition
 
-from local_serving import LocalModelServer
+from local_aws.moto_fixes import RoutedInvocation, install, use_model_router
+from local_serving import LocalModelServer, payload_limit_bytes
+
+__all__ = ["LocalModels", "chosen_variant", "endpoint_kind", "route_invocations"]
 
 logger = logging.getLogger(__name__)
-_PATCHED = "_local_aws_routes_to_local_models"
+
+
+def chosen_variant(config: FakeEndpointConfig) -> dict[str, Any]:
+    """The production variant that serves requests: the one with the largest weight, first on ties.
+
+    SageMaker splits traffic by ``InitialVariantWeight`` (1.0 when not given); locally one variant
+    answers every request, so it is the one that would get the most traffic.
+    """
+    variants: list[dict[str, Any]] = list(config.production_variants)
+    return max(variants, key=lambda variant: float(variant.get("InitialVariantWeight", 1.0)))
+
+
+def endpoint_kind(config: FakeEndpointConfig, variant: dict[str, Any]) -> str:
+    """The endpoint's kind, which sets its payload limit.
+
+    ``serverless`` when the variant has a ServerlessConfig, ``async`` when the config has an
+    AsyncInferenceConfig, else ``realtime``.
+    """
+    if variant.get("ServerlessConfig"):
+        return "serverless"
+    if config.async_inference_config:
+        return "async"
+    return "realtime"
 
 
 class LocalModels:
-    """Local model servers for deployed endpoints, keyed by artifact; ``close()`` stops them all."""
+    """Local model servers for deployed endpoints, keyed by artifact; ``close()`` stops them all.
+
+    A :class:`local_aws.moto_fixes.ModelRouter`: pass it to :func:`route_invocations`.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self._workdir = workdir
         self._servers: dict[str, LocalModelServer] = {}
         self._lock = threading.Lock()
 
-    def server_for(self, account_id: str, region: str, endpoint_name: str) -> LocalModelServer | None:
-        """The running server of the endpoint's first variant, or None when it has no artifact here."""
+    def invoke(
+        self,
+        account_id: str,
+        region: str,
+        endpoint_name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str | None,
+    ) -> RoutedInvocation | None:
+        """Run one invocation on the endpoint's model, with its kind's payload limit; None when
+        there is no such endpoint or no artifact for it here (moto answers then)."""
         sagemaker = sagemaker_backends[account_id][region]
         endpoint = sagemaker.endpoints.get(endpoint_name)
         if endpoint is None:
             logger.info("no endpoint %s in %s/%s: moto answers", endpoint_name, account_id, region)
             return None
         config = sagemaker.endpoint_configs[endpoint.endpoint_config_name]
-        model = sagemaker._models.get(config.production_variants[0]["ModelName"])
+        variant = chosen_variant(config)
+        server = self._server(account_id, region, endpoint_name, variant)
+        if server is None:
+            return None
+        kind = endpoint_kind(config, variant)
+        result = server.invoke(
+            body, content_type=content_type, accept=accept, max_payload_bytes=payload_limit_bytes(kind)
+        )
+        return RoutedInvocation(
+            variant_name=str(variant["VariantName"]),
+            status=result.status,
+            body=result.body,
+            content_type=result.content_type,
+            reason=result.reason,
+        )
+
+    def _server(
+        self, account_id: str, region: str, endpoint_name: str, variant: dict[str, Any]
+    ) -> LocalModelServer | None:
+        """The running server of the variant's model, started on first use."""
+        model = sagemaker_backends[account_id][region]._models.get(variant["ModelName"])
         url = (model.primary_container or {}).get("ModelDataUrl") if model else None
         if model is None or not url:
             logger.info("endpoint %s has no model artifact URL: moto answers", endpoint_name)
             return None
         with self._lock:
             if url not in self._servers:
-                archive = self._download(url, s3_backends[account_id]["aws"])
+                archive = self._download(url, s3_backends[account_id][get_partition(region)])
                 if archive is None:
                     return None
                 environment = dict(model.primary_container.get("Environment") or {})
@@ -75,64 +134,14 @@ class LocalModels:
         return path
 
     def close(self) -> None:
+        """Stop every server started."""
         with self._lock:
             for server in self._servers.values():
                 server.stop()
             self._servers.clear()
 
 
-def route_invocations(models: LocalModels) -> None:
-    """Patch moto's runtime so invocations of deployed endpoints reach their local model."""
-    original_invoke = SageMakerRuntimeResponse.invoke_endpoint
-    if getattr(original_invoke, _PATCHED, False):
-        return
-
-    @functools.wraps(original_invoke)
-    def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
-        endpoint_name = self._get_params().get("EndpointName") or self.path.split("/")[2]
-        server = models.server_for(self.current_account, self.region, endpoint_name)
-        if server is None:
-            return original_invoke(self)
-        content_type = self.headers.get("Content-Type", "application/json")
-        raw = self.raw_body
-        payload = raw if isinstance(raw, bytes) else str(raw).encode()
-        result = server.invoke(payload, content_type=content_type, accept=self.headers.get("Accept"))
-        if result.status >= 400:
-            # SageMaker reports a container error as ModelError (424) with the original status.
-            message = f'Received client error ({result.status}) from primary with message "{result.reason}"'
-            body = {"__type": "ModelError", "message": message, "OriginalStatusCode": result.status}
-            return 424, {"x-amzn-ErrorType": "ModelError"}, json.dumps(body)
-        return (
-            200,
-            {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
-            result.body,
-        )
-
-    original_async = SageMakerRuntimeBackend.invoke_endpoint_async
-
-    @functools.wraps(original_async)
-    def invoke_endpoint_async(
-        self: SageMakerRuntimeBackend, endpoint_name: str, input_location: str
-    ) -> tuple[str, str]:
-        output_location, failure_location = original_async(self, endpoint_name, input_location)
-        server = models.server_for(self.account_id, self.region_name, endpoint_name)
-        if server is None:
-            return output_location, failure_location
-        storage = s3_backends[self.account_id]["aws"]
-        bucket, _, key = input_location.removeprefix("s3://").partition("/")
-        request = storage.get_object(bucket, key)
-        result = server.invoke(request.value if request else b"", content_type="application/json")
-        target = output_location if result.status < 400 else failure_location
-        target_bucket, _, target_key = target.removeprefix("s3://").partition("/")
-        for location in (output_location, failure_location):
-            stale_bucket, _, stale_key = location.removeprefix("s3://").partition("/")
-            storage.delete_object(stale_bucket, stale_key)
-        storage.put_object(
-            target_bucket, target_key, result.body if result.status < 400 else str(result.reason).encode()
-        )
-        return output_location, failure_location
-
-    for function in (invoke_endpoint, invoke_endpoint_async):
-        setattr(function, _PATCHED, True)
-    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
-    SageMakerRuntimeBackend.invoke_endpoint_async = invoke_endpoint_async  # type: ignore[method-assign]
+def route_invocations(models: LocalModels | None) -> None:
+    """Apply the moto fixes and send invocations of deployed endpoints to ``models`` (None: stop)."""
+    install()
+    use_model_router(models)

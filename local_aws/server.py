@@ -25,8 +25,8 @@ from typing import IO
 
 from moto.server import ThreadedMotoServer
 
-from local_aws.cloudformation_resources import install
 from local_aws.model_routing import LocalModels, route_invocations
+from local_aws.moto_fixes import install
 
 STATE_DIR = Path(__file__).resolve().parents[1] / ".local-aws"
 DEFAULT_PORT = 4566

@@ -7,6 +7,7 @@
     with LocalModelServer("build/model.tar.gz") as server:  # starts, waits for model_fn
         server.url                                           # http://127.0.0.1:<port>
         server.invoke(b'{"inputs": ["a", "b"]}', content_type="application/json")
+        server.invoke(body, max_payload_bytes=payload_limit_bytes("serverless"))  # 4 MB, not 6
 
 The artifact is a directory or a ``model.tar.gz`` with the model files at the root and
 ``code/inference.py`` (+ ``code/requirements.txt``), the layout the SageMaker PyTorch and Hugging Face
@@ -14,16 +15,23 @@ containers expect.
 """
 
 from local_serving.artifact import ArtifactError, PreparedArtifact, extract_archive, prepare_artifact
-from local_serving.server import MAX_PAYLOAD_BYTES, LocalModelServer
+from local_serving.server import (
+    MAX_PAYLOAD_BYTES,
+    PAYLOAD_LIMITS_BYTES,
+    LocalModelServer,
+    payload_limit_bytes,
+)
 from local_serving.toolkit import InvocationResult, ToolkitInferenceService
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "PAYLOAD_LIMITS_BYTES",
     "ArtifactError",
     "InvocationResult",
     "LocalModelServer",
     "PreparedArtifact",
     "ToolkitInferenceService",
     "extract_archive",
+    "payload_limit_bytes",
     "prepare_artifact",
 ]

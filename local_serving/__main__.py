@@ -1,4 +1,7 @@
-"""``python -m local_serving --artifact PATH [--port 8080] [--env KEY=VALUE ...]``.
+"""``python -m local_serving --artifact PATH [--port 8080] [--env KEY=VALUE ...] [--endpoint-kind realtime]``.
+
+``--endpoint-kind`` sets the request payload limit to that kind's (realtime 6 MB, serverless 4 MB,
+async 1 GB; see ``endpoint_configs.limits``).
 
 Prints ``listening on http://127.0.0.1:<port>`` once bound (``/ping`` answers 503 until the model is
 loaded, then 200) and serves until Ctrl-C or SIGTERM, then stops cleanly (exit status 0) and removes
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from local_serving.artifact import ArtifactError
-from local_serving.server import LocalModelServer
+from local_serving.server import PAYLOAD_LIMITS_BYTES, LocalModelServer
 
 logger = logging.getLogger("local_serving")
 
@@ -45,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="container environment variable for the model (repeatable), e.g. MAX_BATCH_SIZE=16",
     )
+    parser.add_argument(
+        "--endpoint-kind",
+        choices=list(PAYLOAD_LIMITS_BYTES),
+        default="realtime",
+        help="the endpoint kind whose request payload limit applies (default: realtime, 6 MB)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -63,7 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = LocalModelServer(args.artifact, port=args.port, environment=dict(args.env))
+    server = LocalModelServer(
+        args.artifact,
+        port=args.port,
+        environment=dict(args.env),
+        max_payload_bytes=PAYLOAD_LIMITS_BYTES[args.endpoint_kind],
+    )
     try:
         server.start(wait=False)
         print(f"listening on {server.url}", flush=True)

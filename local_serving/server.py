@@ -4,8 +4,14 @@
 - ``POST /invocations``: the body goes, with its ``Content-Type`` and ``Accept`` headers, through the
   SageMaker inference toolkit's own handler service and ``Transformer`` (see :mod:`local_serving.toolkit`);
   the answer keeps the toolkit's status (e.g. 400/415 from ``GenericInferenceToolkitError``, 500 for
-  other exceptions), reason phrase, Content-Type and body. Bodies over 6 MB (the SageMaker real-time
-  payload limit, checked on ``Content-Length`` before reading) get 413; a missing length gets 411.
+  other exceptions), reason phrase, Content-Type and body. Bodies over the server's payload limit
+  (by default 6 MB, the SageMaker real-time limit; checked on ``Content-Length`` before reading) get
+  413; a missing length gets 411.
+
+Payload limits differ by endpoint kind (real-time 6 MB, serverless 4 MB, asynchronous 1 GB; see
+``endpoint_configs.limits``): :func:`payload_limit_bytes` gives the limit of a kind, and
+:meth:`LocalModelServer.invoke` takes a limit per invocation, since one artifact may serve
+endpoints of several kinds.
 
 Standard library only (``http.server.ThreadingHTTPServer``), bound to 127.0.0.1. Requests reach the
 model one at a time, like a single model-server worker.
@@ -27,28 +33,49 @@ import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from urllib.parse import urlsplit
 
+from endpoint_configs.limits import ASYNC_MAX_PAYLOAD_MB, REALTIME_MAX_PAYLOAD_MB, SERVERLESS_MAX_PAYLOAD_MB
 from local_serving.artifact import PreparedArtifact, prepare_artifact
 from local_serving.toolkit import InvocationResult, ToolkitInferenceService
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-"""SageMaker real-time inference's request payload limit (6 MB)."""
+_MB = 1024 * 1024
+PAYLOAD_LIMITS_BYTES: Mapping[str, int] = MappingProxyType(
+    {
+        "realtime": REALTIME_MAX_PAYLOAD_MB * _MB,
+        "serverless": SERVERLESS_MAX_PAYLOAD_MB * _MB,
+        "async": ASYNC_MAX_PAYLOAD_MB * _MB,
+    }
+)
+"""SageMaker's request payload limit in bytes, by endpoint kind (from ``endpoint_configs.limits``)."""
+MAX_PAYLOAD_BYTES = PAYLOAD_LIMITS_BYTES["realtime"]
+"""SageMaker real-time inference's request payload limit (6 MB): the server's default."""
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 """A rejected body up to this size is read and discarded, so the client can read the 413 cleanly."""
 _COPY_CHUNK = 1024 * 1024
 _TEXT = "text/plain; charset=utf-8"
 
 
+def payload_limit_bytes(endpoint_kind: str) -> int:
+    """The request payload limit of ``realtime``, ``serverless`` or ``async`` endpoints, in bytes."""
+    try:
+        return PAYLOAD_LIMITS_BYTES[endpoint_kind]
+    except KeyError:
+        choices = ", ".join(PAYLOAD_LIMITS_BYTES)
+        raise ValueError(f"unknown endpoint kind {endpoint_kind!r}; choose one of {choices}") from None
+
+
 class LocalModelServer:
     """Serve one SageMaker model artifact (directory or ``model.tar.gz``) on ``http://127.0.0.1:<port>``.
 
     ``port=0`` picks a free port (see :attr:`url`). ``environment`` is the model's container
-    environment (e.g. ``{"MAX_BATCH_SIZE": "16"}``), applied while the model loads. Use as a context
+    environment (e.g. ``{"MAX_BATCH_SIZE": "16"}``), applied while the model loads.
+    ``max_payload_bytes`` is the default request limit (HTTP requests, and :meth:`invoke` unless it
+    is given one). Use as a context
     manager, or :meth:`start` / :meth:`stop`. :meth:`invoke` runs a request in-process through the same
     path as ``POST /invocations``, without HTTP.
     """
@@ -186,15 +213,21 @@ class LocalModelServer:
         content_type: str | None = "application/json",
         accept: str | None = None,
         headers: Mapping[str, str] | None = None,
+        max_payload_bytes: int | None = None,
     ) -> InvocationResult:
-        """One invocation in-process, through the same toolkit path and payload limit as HTTP."""
+        """One invocation in-process, through the same toolkit path as HTTP.
+
+        ``max_payload_bytes`` is this invocation's payload limit (e.g.
+        ``payload_limit_bytes("serverless")``); by default the server's. A larger body gets 413.
+        """
         merged = dict(headers or {})
         if content_type is not None:
             merged["Content-Type"] = content_type
         if accept is not None:
             merged["Accept"] = accept
-        if len(body) > self.max_payload_bytes:
-            return self.payload_too_large(len(body))
+        limit = self.max_payload_bytes if max_payload_bytes is None else max_payload_bytes
+        if len(body) > limit:
+            return self.payload_too_large(len(body), limit)
         return self._invoke(body, merged)
 
     def _invoke(self, body: bytes, headers: Mapping[str, str]) -> InvocationResult:
@@ -203,11 +236,10 @@ class LocalModelServer:
             return _text_result(503, f"model {state}")
         return self._service.invoke(body, headers)
 
-    def payload_too_large(self, size: int) -> InvocationResult:
-        """The 413 answer for a body of ``size`` bytes."""
-        return _text_result(
-            413, f"Request body of {size} bytes exceeds the {self.max_payload_bytes}-byte payload limit"
-        )
+    def payload_too_large(self, size: int, limit: int | None = None) -> InvocationResult:
+        """The 413 answer for a body of ``size`` bytes over ``limit`` (by default the server's)."""
+        limit = self.max_payload_bytes if limit is None else limit
+        return _text_result(413, f"Request body of {size} bytes exceeds the {limit}-byte payload limit")
 
 
 def _text_result(status: int, message: str) -> InvocationResult:
