@@ -51,6 +51,24 @@ def _check_instance_type(value: str) -> str:
     return value
 
 
+def _check_region(value: str) -> str:
+    if value not in limits.sagemaker_regions():
+        raise ValueError(
+            "is not a region where SageMaker runs (per the pinned AWS SDK); write a region code "
+            "such as us-east-1, eu-west-1 or ap-southeast-2"
+        )
+    return value
+
+
+def _check_project_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", value):
+        raise ValueError(
+            "allowed: lowercase letters, digits and hyphens, 3-32 characters, starting with a letter "
+            "and not ending with a hyphen (it starts every stack name), e.g. minilm-embeddings"
+        )
+    return value
+
+
 def _check_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -75,6 +93,8 @@ def _check_cron(value: str) -> str:
 
 
 SageMakerName = Annotated[str, AfterValidator(_check_sagemaker_name)]
+RegionName = Annotated[str, AfterValidator(_check_region)]
+ProjectName = Annotated[str, AfterValidator(_check_project_name)]
 InstanceType = Annotated[str, AfterValidator(_check_instance_type)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 CronExpression = Annotated[str, AfterValidator(_check_cron)]
@@ -86,6 +106,7 @@ SnsTopicArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{1
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors and values are immutable."""
+    """Base of every config model: unknown keys are errors, values are immutable, and values are
+    not coerced between types (a quoted "2" is not an integer, an unquoted 2.6 is not a string)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

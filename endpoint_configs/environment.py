@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from endpoint_configs import naming
 from endpoint_configs.async_inference import AsyncEndpoint
-from endpoint_configs.common import StrictModel
+from endpoint_configs.common import ProjectName, RegionName, StrictModel
 from endpoint_configs.model import ModelConfig
 from endpoint_configs.realtime import RealtimeEndpoint
 from endpoint_configs.serverless import ServerlessEndpoint
@@ -71,8 +71,7 @@ class EnvironmentConfig(StrictModel):
     """One deployment environment (dev, staging, prod, qa, eu-prod ...): the model, the stateful
     resources, one block per workload kind it offers, and tags."""
 
-    project: str = Field(
-        pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$",
+    project: ProjectName = Field(
         description="Lowercase letters, digits and hyphens, 3-32 characters; stacks are "
         "<project>-<env>-<purpose>.",
     )
@@ -83,7 +82,7 @@ class EnvironmentConfig(StrictModel):
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$", description="12-digit account. Default: the CLI's."
     )
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1.")
+    region: RegionName = Field(description="AWS region where SageMaker runs, e.g. us-east-1.")
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:/=+@ -]+$")],
         Annotated[str, Field(max_length=256, pattern=r"^[\w.:/=+@ -]*$")],

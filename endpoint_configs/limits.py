@@ -110,6 +110,21 @@ def hosting_instance_types() -> tuple[str, ...]:
     return tuple(sorted(model.shape_for("ProductionVariantInstanceType").enum))
 
 
+@functools.cache
+def sagemaker_regions() -> tuple[str, ...]:
+    """Every region SageMaker runs in, in every partition, from botocore's endpoint data."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return tuple(
+        sorted(
+            region
+            for partition in session.get_available_partitions()
+            for region in session.get_available_regions("sagemaker", partition_name=partition)
+        )
+    )
+
+
 def instance_family(instance_type: str) -> str:
     """``ml.g5.xlarge`` -> ``g5``."""
     parts = instance_type.split(".")

@@ -19,6 +19,30 @@ from endpoint_configs.workload import WorkloadBlock
 CONFIG_DIR = Path(__file__).resolve().parent
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, first_line: int, line: int) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.where = f"line {line}"
+        self.message = (
+            f"key {key!r} is given twice (first on line {first_line}); YAML would keep only the last: "
+            "give it once"
+        )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKeyError(key, seen[key], line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def available_environments(config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in config_dir.glob("*.yaml"))
 
@@ -47,7 +71,9 @@ def load_environment_config(environment: str, config_dir: Path = CONFIG_DIR) -> 
 def parse_config(text: str, *, source: str, expected_env: str | None = None) -> EnvironmentConfig:
     """Validate YAML text; ``source`` names it in messages."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKeyError as error:
+        raise ConfigError(source, [Problem(error.where, error.message, has_value=False)]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown position)"
@@ -118,9 +144,23 @@ def _problem_from(error: Any) -> Problem:
         message = f"unknown endpoint type; allowed: {error['ctx']['expected_tags']}"
         return Problem(_format_location((*location, "type")), message, error["ctx"]["tag"])
     value = error.get("input")
+    hint = _type_hint(kind, value)
+    if hint is not None:
+        return Problem(_format_location(location), hint, value)
     if isinstance(value, dict):
         return Problem(_format_location(location), message, has_value=False)
     return Problem(_format_location(location), message, value)
+
+
+def _type_hint(kind: str, value: Any) -> str | None:
+    """Say how to write a value YAML read as the wrong type (quoted numbers, unquoted versions)."""
+    if kind in ("int_type", "float_type") and isinstance(value, str):
+        return "is text, not a number; write it without quotes"
+    if kind == "bool_type":
+        return "allowed: true or false, without quotes"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f'is a number, not text; put it in quotes, e.g. "{value}"'
+    return None
 
 
 def _strip_union_tags(location: tuple[int | str, ...]) -> tuple[int | str, ...]:

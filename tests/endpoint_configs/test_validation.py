@@ -83,7 +83,14 @@ CASES = [
     # variants, counts and weights
     _case("endpoints[0].variants", [], "endpoints[0].variants", "at least 1 item"),
     _case(f"{V0}.initial_instance_count", 0, f"{V0}.initial_instance_count", "greater than or equal to 1"),
-    _case(f"{V0}.initial_instance_count", "two", f"{V0}.initial_instance_count", "valid integer"),
+    _case(f"{V0}.initial_instance_count", "two", f"{V0}.initial_instance_count", "is text, not a number"),
+    _case(f"{V0}.initial_instance_count", "2", f"{V0}.initial_instance_count", "write it without quotes"),
+    _case(f"{V0}.initial_instance_count", 1.5, f"{V0}.initial_instance_count", "valid integer"),
+    _case(
+        "model.image.framework_version", 2.6, "model.image.framework_version", 'put it in quotes, e.g. "2.6"'
+    ),
+    _case("model.environment.MAX_BATCH_SIZE", 16, "model.environment.MAX_BATCH_SIZE", "put it in quotes"),
+    _case("stateful.retain_on_delete", "no", "stateful.retain_on_delete", "true or false, without quotes"),
     _case(f"{V0}.initial_weight", -1, f"{V0}.initial_weight", "greater than or equal to 0"),
     _case(f"{V0}.initial_weight", 0, "endpoints[0]", "add up to 0"),
     _case(f"{V0}.volume_size_gb", 900, f"{V0}.volume_size_gb", "less than or equal to 512"),
@@ -371,7 +378,9 @@ CASES = [
         "String should match pattern",
     ),
     _case("tags", {"owner": "me"}, "", "tags must include cost-center"),
-    _case("region", "Europe", "region", "String should match pattern"),
+    _case("region", "Europe", "region", "not a region where SageMaker runs"),
+    _case("region", "us-mars-1", "region", "write a region code such as us-east-1"),
+    _case("project", "My_Project", "project", "lowercase letters, digits and hyphens, 3-32 characters"),
     _case("account", "12345", "account", "String should match pattern"),
     _case("default_endpoint_type", "batch", "", "default_endpoint_type 'batch' has no block"),
     _case(
@@ -511,6 +520,14 @@ def test_name_pattern_alone_admits_names_longer_than_the_limit() -> None:
     hyphenated = "a" + "-" * 70 + "b"
     assert limits.NAME_PATTERN.match(hyphenated)
     assert len(hyphenated) > limits.NAME_MAX_LENGTH
+
+
+def test_a_key_given_twice_is_rejected_with_both_lines() -> None:
+    # GIVEN a file that sets project twice (YAML keeps the last one silently)
+    text = (CONFIG_DIR / "dev.yaml").read_text() + "project: other-project\n"
+    # WHEN it is parsed THEN the error names the repeated key and both lines
+    with pytest.raises(ConfigError, match=r"line \d+: key 'project' is given twice \(first on line \d+\)"):
+        parse_config(text, source="endpoint_configs/dev.yaml")
 
 
 def test_async_schedules_may_scale_to_zero() -> None:
