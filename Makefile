@@ -22,7 +22,7 @@ export CDK_CLI_NOTICES := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install synth validate test lint schema deploy diff bench clean checkov-lock package upload serve-local \
+.PHONY: help install synth validate validate-env test lint schema deploy diff bench clean checkov-lock package upload serve-local \
 	local-aws local-aws-stop deploy-local destroy-local
 
 help:  ## list targets
@@ -47,17 +47,22 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed  ## venvs + pinned CDK CLI
 
-validate: $(VENV)/.installed  ## validate endpoint_configs/$(ENV).yaml (python -m endpoint_configs validate: all)
-	$(PY) -m endpoint_configs validate --env $(ENV) $(if $(filter-out default,$(ENDPOINT_TYPE)),--endpoint-type $(ENDPOINT_TYPE))
+ENDPOINT_TYPE_FLAG = $(if $(filter-out default,$(ENDPOINT_TYPE)),--endpoint-type $(ENDPOINT_TYPE))
 
-synth: $(VENV)/.installed node_modules/.installed validate  ## cdk synth ENV= ENDPOINT_TYPE=
+validate: $(VENV)/.installed  ## validate every endpoint_configs/*.yaml, or only ENV's when ENV= is given
+	$(PY) -m endpoint_configs validate $(if $(filter command line environment,$(origin ENV)),--env $(ENV)) $(ENDPOINT_TYPE_FLAG)
+
+validate-env: $(VENV)/.installed  # what synth and deploy check first: ENV's file and artifact
+	$(PY) -m endpoint_configs validate --env $(ENV) $(ENDPOINT_TYPE_FLAG)
+
+synth: $(VENV)/.installed node_modules/.installed validate-env  ## cdk synth ENV= ENDPOINT_TYPE=
 	$(CDK) synth --quiet $(CDK_FLAGS)
 	@echo "templates in cdk.out/"
 
-diff: install validate  ## cdk diff against the real AWS account in your credentials
+diff: install validate-env  ## cdk diff against the real AWS account in your credentials
 	$(CDK) diff $(CDK_FLAGS)
 
-deploy: install validate  ## cdk deploy to the real AWS account in your credentials
+deploy: install validate-env  ## cdk deploy to the real AWS account in your credentials
 	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS)
 
 schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
@@ -73,7 +78,7 @@ lint: $(VENV)/.installed  ## ruff + mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-deploy-local: install validate  ## deploy ENV/ENDPOINT_TYPE to a local AWS (no account needed) and call it
+deploy-local: install validate-env  ## deploy ENV/ENDPOINT_TYPE to a local AWS (no account needed) and call it
 	$(PY) -m local_aws start --detach --port $(LOCAL_AWS_PORT)
 	$(PY) -m local_aws deploy --env $(ENV) --endpoint-type $(ENDPOINT_TYPE)
 

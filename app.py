@@ -8,6 +8,7 @@ message naming file, field, value and what is allowed, exits non-zero, and synth
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -20,15 +21,15 @@ from endpoint_configs import (
     Problem,
     available_environments,
     load_environment_config,
-    memory_problems,
     resolve_endpoint_type,
 )
-from model_packaging.errors import PackagingError
+from model_packaging.environment import prepare_artifact
 from stacks.environment import add_environment, locate_artifact
 
 EXIT_CONFIG_ERROR = 2
 PROJECT_ROOT = Path(__file__).resolve().parent
 CDK_JSON = PROJECT_ROOT / "cdk.json"
+FLAG_HINT = "cdk -c env=... -c endpoint_type=..., or make ENV=... ENDPOINT_TYPE=..."
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -38,29 +39,46 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
+CONTEXT_FLAGS = ("env", "endpoint_type", "local_aws")
+"""The context keys this app reads. CDK's own keys all contain a colon (``aws:cdk:...``,
+``@aws-cdk/...:...``); any other key is a mistyped flag."""
+
+
+def context_problems(context: dict[str, Any]) -> list[Problem]:
+    """Context keys that are neither ours nor CDK's, e.g. ``-c endpoint-type=async``, which would
+    otherwise be ignored while the default endpoint type is deployed."""
+    problems = []
+    for key in sorted(k for k in context if ":" not in k and k not in CONTEXT_FLAGS):
+        close = difflib.get_close_matches(key.replace("-", "_"), CONTEXT_FLAGS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        problems.append(
+            Problem(key, f"unknown context key; {hint}allowed: {', '.join(CONTEXT_FLAGS)}", context[key])
+        )
+    return problems
+
+
 def build_app(app: cdk.App) -> None:
     """Add the stacks the context asks for; raise ``ConfigError`` for bad flags or config."""
+    problems = context_problems(app.node.get_all_context())
+    if problems:
+        raise ConfigError(f"context flags ({FLAG_HINT})", problems)
     env_name = str(app.node.try_get_context("env") or "")
     choices = available_environments()
     if env_name not in choices:
         raise ConfigError(
-            "-c env", [Problem("env", f"unknown environment; allowed: {', '.join(choices)}", env_name)]
+            f"environment ({FLAG_HINT})",
+            [Problem("env", f"unknown environment; allowed: {', '.join(choices)}", env_name)],
         )
     config = load_environment_config(env_name)
     requested = app.node.try_get_context("endpoint_type")
-    kind = resolve_endpoint_type(config, requested, source=f"-c endpoint_type (env {env_name})")
-    source = f"endpoint_configs/{env_name}.yaml"
-    try:
-        artifact = locate_artifact(config.model.artifact, project_root=PROJECT_ROOT)
-    except PackagingError as error:
-        raise ConfigError(source, [Problem("model.artifact.build", str(error), has_value=False)]) from None
-    if artifact.manifest is not None:
-        needed = artifact.manifest.model.estimated_serving_memory_bytes
-        problems = memory_problems(config, kind, needed)
-        if problems:
-            raise ConfigError(source, problems)
+    kind = resolve_endpoint_type(config, requested, source=f"endpoint type of '{env_name}' ({FLAG_HINT})")
+    built = prepare_artifact(
+        config, [kind], project_root=PROJECT_ROOT, source=f"endpoint_configs/{env_name}.yaml"
+    )
     local_aws = str(app.node.try_get_context("local_aws") or "false").lower() == "true"
-    add_environment(app, config, kind, artifact=artifact, local_aws=local_aws)
+    add_environment(
+        app, config, kind, artifact=locate_artifact(config.model.artifact, built), local_aws=local_aws
+    )
 
 
 def main() -> int:

@@ -110,12 +110,19 @@ def _synth_ours(outdir: Path, config: EnvironmentConfig, endpoint_type: str) -> 
     import aws_cdk as cdk
 
     from app import PROJECT_ROOT, cdk_json_context
+    from model_packaging.environment import prepare_artifact
     from stacks.environment import add_environment, locate_artifact  # loads cdk-nag: after start-up
 
     start = time.perf_counter()
     app = cdk.App(outdir=str(outdir), context=cdk_json_context())
     add_environment(
-        app, config, endpoint_type, artifact=locate_artifact(config.model.artifact, project_root=PROJECT_ROOT)
+        app,
+        config,
+        endpoint_type,
+        artifact=locate_artifact(
+            config.model.artifact,
+            prepare_artifact(config, [endpoint_type], project_root=PROJECT_ROOT, source=endpoint_type),
+        ),
     )
     app.synth()
     return time.perf_counter() - start

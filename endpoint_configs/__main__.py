@@ -18,6 +18,8 @@ from endpoint_configs.loader import (
 )
 
 SCHEMA_PATH = CONFIG_DIR / "schema.json"
+PROJECT_ROOT = CONFIG_DIR.parent
+"""Relative paths in a config's ``build`` block start here."""
 
 
 def schema_text() -> str:
@@ -28,11 +30,17 @@ def schema_text() -> str:
 
 
 def _validate(environments: list[str], endpoint_type: str | None, config_dir: Path) -> int:
+    """Everything synth checks about each environment: the file, the endpoint type, and the
+    artifact it builds against every workload that serves it."""
+    from model_packaging.environment import prepare_artifact  # builds are cached by content
+
     failed = False
     for env in environments:
+        source = f"{config_dir.name}/{env}.yaml"
         try:
             config = load_environment_config(env, config_dir)
-            chosen = resolve_endpoint_type(config, endpoint_type, source=f"-c env={env}")
+            chosen = resolve_endpoint_type(config, endpoint_type, source=f"{source} (endpoint type)")
+            prepare_artifact(config, config.offered_endpoint_types, project_root=PROJECT_ROOT, source=source)
         except ConfigError as error:
             print(error, file=sys.stderr)
             failed = True

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import aws_cdk as cdk
 
 from endpoint_configs import ArtifactSource, EnvironmentConfig
 from endpoint_configs.naming import STATEFUL_PURPOSE
-from model_packaging.build import build_artifact_cached
-from model_packaging.sources import resolve_source_dir
+from model_packaging.build import BuiltArtifact
 from sagemaker_constructs.compliance import add_rule_packs
 from sagemaker_constructs.model_data import ArtifactLocation
 from stacks.registry import WORKLOAD_KINDS
 from stacks.stateful import StatefulStack
-
-BUILD_DIR = Path("build") / "artifacts"
-"""Where synth-time builds go, under the project root (ignored by git)."""
 
 
 @dataclass(frozen=True)
@@ -28,18 +23,11 @@ class EnvironmentStacks:
     inference: cdk.Stack
 
 
-def locate_artifact(source: ArtifactSource, *, project_root: Path) -> ArtifactLocation:
-    """The config's artifact as the stacks use it; a ``build`` is built now (cached by content).
-
-    Raises ``model_packaging.errors.PackagingError`` when the build inputs are bad.
-    """
-    if source.build is None:
+def locate_artifact(source: ArtifactSource, built: BuiltArtifact | None) -> ArtifactLocation:
+    """The configured artifact as the stacks use it: an S3 object or prefix, or the local build
+    (``model_packaging.environment.prepare_artifact``) deployed as a CDK asset."""
+    if built is None:
         return ArtifactLocation(s3_uri=source.s3_uri, s3_prefix=source.s3_prefix)
-    built = build_artifact_cached(
-        resolve_source_dir(source.build.model_dir, base=project_root),
-        resolve_source_dir(source.build.code_dir, base=project_root),
-        project_root / BUILD_DIR,
-    )
     return ArtifactLocation(local_archive=built.path, manifest=built.manifest)
 
 

@@ -50,10 +50,10 @@ def test_unknown_environment_lists_the_environments(tmp_path: Path) -> None:
     result = _app(tmp_path, env="qa")
     # THEN one message, exit 2, no traceback, nothing synthesized
     assert result.returncode == 2
-    assert (
-        result.stderr
-        == "-c env: 1 problem\n  - env = 'qa': unknown environment; allowed: dev, prod, staging\n"
-    )
+    assert result.stderr.splitlines() == [
+        "environment (cdk -c env=... -c endpoint_type=..., or make ENV=... ENDPOINT_TYPE=...): 1 problem",
+        "  - env = 'qa': unknown environment; allowed: dev, prod, staging",
+    ]
     assert "Traceback" not in result.stdout + result.stderr
     assert _templates(tmp_path) == []
 
@@ -63,6 +63,18 @@ def test_endpoint_type_the_environment_does_not_offer_lists_what_it_offers(tmp_p
     assert result.returncode == 2
     assert "endpoint_type = 'serverless': not offered by 'prod'; allowed: realtime, async" in result.stderr
     assert "Traceback" not in result.stderr
+    assert _templates(tmp_path) == []
+
+
+def test_mistyped_context_key_is_rejected_with_the_flag_it_resembles(tmp_path: Path) -> None:
+    # GIVEN -c endpoint-type=async (a hyphen), which the app used to ignore and deploy realtime
+    result = _app(tmp_path, env="dev", **{"endpoint-type": "async"})
+    # THEN it names the key, suggests endpoint_type, and synthesizes nothing
+    assert result.returncode == 2
+    assert (
+        "  - endpoint-type = 'async': unknown context key; did you mean endpoint_type? "
+        "allowed: env, endpoint_type, local_aws" in result.stderr.splitlines()
+    )
     assert _templates(tmp_path) == []
 
 
@@ -121,6 +133,61 @@ def test_validate_command_reports_every_problem_of_a_bad_file(tmp_path: Path) ->
     assert any(
         line.startswith("  - endpoints[0].variants[0].autoscaling.colour: unknown key") for line in lines
     )
+    assert "Traceback" not in result.stderr
+
+
+def _config_dir(tmp_path: Path, **edits: tuple[str, str]) -> Path:
+    """Copies of the shipped configs in ``tmp_path``, with ``env=(old, new)`` text replaced."""
+    for source in (REPO / "endpoint_configs").glob("*.yaml"):
+        text = source.read_text()
+        old, new = edits.get(source.stem, ("", ""))
+        if old:
+            assert old in text
+            text = text.replace(old, new)
+        (tmp_path / source.name).write_text(text)
+    return tmp_path
+
+
+def test_validate_without_env_checks_every_file(tmp_path: Path) -> None:
+    # GIVEN prod.yaml broken and dev.yaml fine
+    folder = _config_dir(tmp_path, prod=("initial_instance_count: 2", "initial_instance_count: 0"))
+    # WHEN validated without --env
+    result = _run([sys.executable, "-m", "endpoint_configs", "validate", "--config-dir", str(folder)])
+    # THEN dev passes, prod fails, and so does the command
+    assert result.returncode == 1
+    assert "dev: ok" in result.stdout
+    assert "prod.yaml: 1 problem" in result.stderr
+
+
+def test_make_validate_checks_every_file_unless_env_is_given() -> None:
+    every = _run(["make", "--no-print-directory", "-n", "validate"]).stdout.splitlines()[-1]
+    one = _run(["make", "--no-print-directory", "-n", "validate", "ENV=prod"]).stdout.splitlines()[-1]
+    assert "--env" not in every
+    assert "endpoint_configs validate --env prod" in one
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("memory_size_mb: 2048", "memory_size_mb: 1024"),
+            "endpoints[1].memory_size_mb = 1024: the packaged model needs about",
+        ),
+        (
+            ("code_dir: examples/minilm/code", "code_dir: examples/minilm/no-such-code"),
+            "model.artifact.build: code directory /",
+        ),
+    ],
+    ids=["serverless-memory-below-estimate", "missing-code-dir"],
+)
+def test_validate_rejects_what_synth_rejects(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
+    # GIVEN a dev.yaml that parses but cannot deploy, WHEN validated, THEN the synth check fails
+    folder = _config_dir(tmp_path, dev=edit)
+    result = _run(
+        [sys.executable, "-m", "endpoint_configs", "validate", "--config-dir", str(folder), "--env", "dev"]
+    )
+    assert result.returncode == 1
+    assert expected in result.stderr
     assert "Traceback" not in result.stderr
 
 

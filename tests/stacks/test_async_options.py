@@ -15,7 +15,6 @@ import pytest
 from app import cdk_json_context
 from endpoint_configs import parse_config
 from stacks.environment import add_environment, locate_artifact
-from tests.conftest import REPO
 
 CONFIG = """
 project: async-check
@@ -62,7 +61,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> cdk.App:
     outdir = tmp_path_factory.mktemp("cdk-async-options")
     app = cdk.App(context=cdk_json_context(), outdir=str(outdir))
     config = parse_config(CONFIG, source="eu-prod.yaml", expected_env="eu-prod")
-    artifact = locate_artifact(config.model.artifact, project_root=REPO)
+    artifact = locate_artifact(config.model.artifact, None)
     add_environment(app, config, "async", artifact=artifact)
     app.synth()
     return app

@@ -14,7 +14,6 @@ import pytest
 from app import cdk_json_context
 from endpoint_configs import parse_config
 from stacks.environment import add_environment, locate_artifact
-from tests.conftest import REPO
 
 CONFIG = """
 project: options-check
@@ -60,7 +59,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outdir = tmp_path_factory.mktemp("cdk-options")
     app = cdk.App(context=cdk_json_context(), outdir=str(outdir))
     config = parse_config(CONFIG, source="options.yaml", expected_env="staging")
-    artifact = locate_artifact(config.model.artifact, project_root=REPO)
+    artifact = locate_artifact(config.model.artifact, None)
     stacks = add_environment(app, config, "realtime", artifact=artifact)
     app.synth()
     data: dict[str, Any] = json.loads(
