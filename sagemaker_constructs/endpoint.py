@@ -15,7 +15,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from sagemaker_constructs.compliance import acknowledge
-from sagemaker_constructs.guardrails import GuardedDeployment, deployment_config
+from sagemaker_constructs.guardrails import GuardedDeployment, RollingDeployment, deployment_config
 from sagemaker_constructs.metrics import endpoint_metric
 
 ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
@@ -32,6 +32,12 @@ class DataCapture:
     capture_output: bool = True
     s3_prefix: str = "data-capture"
     json_content_types: tuple[str, ...] = ("application/json",)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sampling_percentage <= 100:
+            raise ValueError(f"sampling_percentage {self.sampling_percentage}: allowed 0-100")
+        if not (self.capture_input or self.capture_output):
+            raise ValueError("data capture needs capture_input or capture_output")
 
 
 class InferenceEndpoint(Construct):
@@ -72,6 +78,13 @@ class InferenceEndpoint(Construct):
         self.variant_names = [v.variant_name for v in production_variants]
         if data_capture is not None and capture_bucket is None:
             raise ValueError("data_capture needs capture_bucket")
+        if (
+            deployment is not None
+            and isinstance(deployment.policy, RollingDeployment)
+            and len(self.variant_names) > 1
+        ):
+            # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html
+            raise ValueError("rolling deployments support single-variant endpoints only; use blue/green")
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,

@@ -22,6 +22,13 @@ class TrafficShift:
     size_percent: int | None = None
     wait_interval_seconds: int = 300
 
+    def __post_init__(self) -> None:
+        if (self.mode == "ALL_AT_ONCE") != (self.size_percent is None):
+            raise ValueError(
+                f"traffic shift {self.mode}: size_percent is "
+                + ("not used with ALL_AT_ONCE" if self.size_percent is not None else "required")
+            )
+
 
 @dataclass(frozen=True)
 class BlueGreenDeployment:
@@ -65,6 +72,17 @@ class GuardedDeployment:
 
     policy: BlueGreenDeployment | RollingDeployment
     rollback: RollbackTriggers = RollbackTriggers()
+
+    def __post_init__(self) -> None:
+        triggers = self.rollback
+        count = (
+            (triggers.max_5xx_errors_per_minute is not None)
+            + (triggers.max_p90_model_latency_ms is not None)
+            + len(triggers.additional_alarm_names)
+        )
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AutoRollbackConfig.html
+        if not 1 <= count <= 10:
+            raise ValueError(f"{count} rollback alarms; a guarded deployment needs 1-10")
 
 
 def _percent(value: int) -> sagemaker.CfnEndpoint.CapacitySizeProperty:

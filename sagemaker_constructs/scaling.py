@@ -101,6 +101,8 @@ class VariantScaling(Construct):
         target_value: float,
         custom_metric: cloudwatch.IMetric | None = None,
     ) -> None:
+        if (dimension.metric is None) == (custom_metric is None):
+            raise ValueError("give custom_metric exactly when the dimension has no predefined metric")
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.scalable_target = appscaling.ScalableTarget(
@@ -119,8 +121,6 @@ class VariantScaling(Construct):
         )
         self.scalable_target.node.add_dependency(endpoint)
         self.target_value = target_value
-        if (dimension.metric is None) == (custom_metric is None):
-            raise ValueError("give custom_metric exactly when the dimension has no predefined metric")
         self.scalable_target.scale_to_track_metric(
             dimension.policy_id,
             predefined_metric=dimension.metric,

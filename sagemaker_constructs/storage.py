@@ -21,7 +21,8 @@ class EncryptedModelStore(Construct):
     """A customer-managed KMS key (rotated yearly), the artifact and data-capture bucket it
     encrypts, the bucket that receives its access logs, and an encrypted alarm topic.
 
-    ``retain_on_delete`` (default true) keeps all of them when the stack is deleted; old object
+    ``retain_on_delete`` (default true) keeps the key and both buckets when the stack is deleted
+    (the topic holds no data and goes); old object
     versions expire after ``noncurrent_version_expiration_days`` (default 30), access logs after
     ``access_log_expiration_days`` (default 90); ``alarm_emails`` (default none) subscribe to the topic.
 
