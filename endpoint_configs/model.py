@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from endpoint_configs.common import S3PrefixUri, S3Uri, StrictModel
+from model_packaging.sources import DEFAULT_EXCLUDED
 
 
 class ContainerImage(StrictModel):
@@ -65,6 +66,11 @@ class ArtifactBuild(StrictModel):
 
     model_dir: str = Field(min_length=1, description="Model files (weights, config, tokenizer).")
     code_dir: str = Field(min_length=1, description="Holds inference.py (and requirements.txt).")
+    exclude: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDED),
+        description="File-name patterns (fnmatch) left out of the artifact. Default: version-control "
+        "and documentation files: .git*, .hg*, *.md, README*. [] packages everything.",
+    )
 
 
 class ArtifactSource(StrictModel):

@@ -16,15 +16,15 @@ from pathlib import Path
 
 from endpoint_configs.errors import ConfigError
 from model_packaging.build import DEFAULT_UNCOMPRESSED_ABOVE_BYTES, build_artifact
-from model_packaging.errors import PackagingError
-from model_packaging.sources import resolve_source_dir
+from model_packaging.errors import PackagingError, aws_error_message
+from model_packaging.sources import DEFAULT_EXCLUDED, resolve_source_dir
 from model_packaging.upload import upload_artifact
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT_ROOT / "build" / "artifacts"
 
 
-def _sources_from_env(env: str) -> tuple[Path, Path]:
+def _sources_from_env(env: str) -> tuple[Path, Path, list[str]]:
     from endpoint_configs import load_environment_config
 
     build = load_environment_config(env).model.artifact.build
@@ -33,30 +33,41 @@ def _sources_from_env(env: str) -> tuple[Path, Path]:
     return (
         resolve_source_dir(build.model_dir, base=PROJECT_ROOT),
         resolve_source_dir(build.code_dir, base=PROJECT_ROOT),
+        list(build.exclude),
     )
 
 
 def _bucket_from_env(env: str) -> str:
     """The artifact bucket of a deployed environment, from its stateful stack's named export."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from endpoint_configs import load_environment_config
 
     config = load_environment_config(env)
     export = config.stateful_exports.bucket_name
     cloudformation = boto3.client("cloudformation", region_name=config.region)
-    for page in cloudformation.get_paginator("list_exports").paginate():
-        for item in page["Exports"]:
-            if item["Name"] == export:
-                return str(item["Value"])
+    try:
+        for page in cloudformation.get_paginator("list_exports").paginate():
+            for item in page["Exports"]:
+                if item["Name"] == export:
+                    return str(item["Value"])
+    except (BotoCoreError, ClientError) as error:
+        raise PackagingError(aws_error_message(error, doing=f"looking up export {export}")) from None
     raise PackagingError(f"no export {export} in {config.region}: deploy the stateful stack of '{env}' first")
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.env and (args.model_dir or args.code_dir or args.exclude is not None):
+        raise PackagingError(
+            "give --env, or --model-dir with --code-dir (and --exclude), not both: --env builds what "
+            f"endpoint_configs/{args.env}.yaml names"
+        )
     if args.env:
-        model_dir, code_dir = _sources_from_env(args.env)
+        model_dir, code_dir, excluded = _sources_from_env(args.env)
     elif args.model_dir and args.code_dir:
         model_dir, code_dir = resolve_source_dir(args.model_dir), resolve_source_dir(args.code_dir)
+        excluded = list(DEFAULT_EXCLUDED) if args.exclude is None else [p for p in args.exclude if p]
     else:
         raise PackagingError("give --env, or both --model-dir and --code-dir")
     built = build_artifact(
@@ -66,6 +77,7 @@ def _build(args: argparse.Namespace) -> int:
         artifact_format=args.format,
         uncompressed_above_bytes=int(args.uncompressed_above_gb * 1024**3),
         show_progress=not args.print_path,
+        excluded=excluded,
     )
     if args.print_path:
         print(built.path)
@@ -103,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     build.add_argument("--format", choices=("auto", "tar.gz", "uncompressed"), default="auto")
     build.add_argument("--print-path", action="store_true", help="print only the artifact's path")
+    build.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help=f"leave out file names matching PATTERN (repeatable; default {' '.join(DEFAULT_EXCLUDED)}; "
+        "--exclude '' packages everything)",
+    )
     build.add_argument(
         "--uncompressed-above-gb",
         type=float,

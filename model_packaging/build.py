@@ -21,7 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from isal import igzip
 from model_packaging.errors import PackagingError
 from model_packaging.manifest import FileEntry, Manifest, read_model_facts
 from model_packaging.progress import ByteProgress
-from model_packaging.sources import SourceFile, collect_sources
+from model_packaging.sources import DEFAULT_EXCLUDED, SourceFile, collect_sources
 
 ArtifactFormat = Literal["tar.gz", "uncompressed"]
 COPY_BUFFER = 1024**2
@@ -64,9 +64,11 @@ def build_artifact(
     artifact_format: ArtifactFormat | Literal["auto"] = "auto",
     uncompressed_above_bytes: int = DEFAULT_UNCOMPRESSED_ABOVE_BYTES,
     show_progress: bool = True,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
 ) -> BuiltArtifact:
-    """Check the inputs, then write the artifact and its manifest into ``out_dir``."""
-    sources = collect_sources(model_dir, code_dir)
+    """Check the inputs, then write the artifact and its manifest into ``out_dir``; file names
+    matching ``excluded`` (default: version-control and documentation files) stay out."""
+    sources = collect_sources(model_dir, code_dir, excluded=excluded)
     total = sum(s.size for s in sources)
     if artifact_format == "auto":
         artifact_format = "uncompressed" if total > uncompressed_above_bytes else "tar.gz"
@@ -309,13 +311,15 @@ BUILD_VERSION = 2
 """Part of the cache key: bump when the archive layout or bytes change."""
 
 
-def build_artifact_cached(model_dir: Path, code_dir: Path, out_dir: Path) -> BuiltArtifact:
+def build_artifact_cached(
+    model_dir: Path, code_dir: Path, out_dir: Path, *, excluded: Sequence[str] = DEFAULT_EXCLUDED
+) -> BuiltArtifact:
     """``build_artifact`` as ``tar.gz``, skipped when the same inputs were built before.
 
     The cache key covers every input file's path, size and modification time, so synth can call
     this each time at the cost of a directory listing; the output itself is reproducible anyway.
     """
-    sources = collect_sources(model_dir, code_dir)
+    sources = collect_sources(model_dir, code_dir, excluded=excluded)
     listing = "".join(f"{s.archive_path}\0{s.size}\0{s.source.stat().st_mtime_ns}\n" for s in sources)
     key = hashlib.sha256(f"{BUILD_VERSION}\0{GZIP_LEVEL}\n{listing}".encode()).hexdigest()
     entry = Path(out_dir) / ".cache" / f"{key}.json"
@@ -326,7 +330,9 @@ def build_artifact_cached(model_dir: Path, code_dir: Path, out_dir: Path) -> Bui
         if artifact.is_file() and manifest_path.is_file():
             manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"))
             return BuiltArtifact(path=artifact, manifest_path=manifest_path, manifest=manifest)
-    built = build_artifact(model_dir, code_dir, out_dir, artifact_format="tar.gz", show_progress=False)
+    built = build_artifact(
+        model_dir, code_dir, out_dir, artifact_format="tar.gz", show_progress=False, excluded=excluded
+    )
     with _output_errors(Path(out_dir)):
         entry.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(entry, json.dumps({"artifact": built.path.name}))

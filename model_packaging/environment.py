@@ -31,6 +31,7 @@ def prepare_artifact(
             resolve_source_dir(build.model_dir, base=project_root),
             resolve_source_dir(build.code_dir, base=project_root),
             project_root / BUILD_DIR,
+            excluded=build.exclude,
         )
     except PackagingError as error:
         raise ConfigError(source, [Problem("model.artifact.build", str(error), has_value=False)]) from None

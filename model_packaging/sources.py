@@ -8,7 +8,9 @@ no symlink leaves its directory, and every file is readable.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,10 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf", ".h5
 
 SKIPPED_NAMES = frozenset({".git", ".hg", ".svn", "__pycache__", ".DS_Store", ".ipynb_checkpoints"})
 """Folders and files never packaged (version control, caches)."""
+
+DEFAULT_EXCLUDED = (".git*", ".hg*", "*.md", "README*")
+"""File-name patterns left out unless the build says otherwise: version-control metadata
+(``.gitattributes``, ``.gitignore``) and documentation, which a serving container never reads."""
 
 REQUIRED_HANDLERS = ("model_fn",)
 PREDICT_HANDLERS = ("predict_fn", "transform_fn")
@@ -58,14 +64,17 @@ def resolve_source_dir(location: str | Path, *, base: Path | None = None) -> Pat
     return path if path.is_absolute() or base is None else base / path
 
 
-def collect_sources(model_dir: Path, code_dir: Path) -> list[SourceFile]:
-    """Every file of the artifact, sorted by archive path; raises ``PackagingError`` on bad input."""
+def collect_sources(
+    model_dir: Path, code_dir: Path, *, excluded: Sequence[str] = DEFAULT_EXCLUDED
+) -> list[SourceFile]:
+    """Every file of the artifact, sorted by archive path, except names matching a pattern in
+    ``excluded`` (``fnmatch`` style); raises ``PackagingError`` on bad input."""
     model_dir, code_dir = Path(model_dir), Path(code_dir)
     for label, folder in (("model directory", model_dir), ("code directory", code_dir)):
         if not folder.is_dir():
             raise PackagingError(f"{label} {folder} does not exist or is not a directory")
     check_inference_script(code_dir / "inference.py")
-    model_files = _walk(model_dir, prefix="")
+    model_files = _walk(model_dir, prefix="", excluded=excluded)
     if any(f.archive_path == "code" or f.archive_path.startswith("code/") for f in model_files):
         raise PackagingError(
             f"{model_dir} has its own code/ folder; the artifact's code/ comes from {code_dir}"
@@ -74,7 +83,7 @@ def collect_sources(model_dir: Path, code_dir: Path) -> list[SourceFile]:
         raise PackagingError(
             f"no model weights in {model_dir}: expected a file ending in {', '.join(WEIGHT_SUFFIXES)}"
         )
-    files = model_files + _walk(code_dir, prefix="code/")
+    files = model_files + _walk(code_dir, prefix="code/", excluded=excluded)
     return sorted(files, key=lambda f: f.archive_path)
 
 
@@ -99,14 +108,14 @@ def check_inference_script(path: Path) -> None:
         )
 
 
-def _walk(root: Path, *, prefix: str) -> list[SourceFile]:
+def _walk(root: Path, *, prefix: str, excluded: Sequence[str]) -> list[SourceFile]:
     resolved_root = root.resolve()
     found: list[SourceFile] = []
     for directory, folders, names in os.walk(root, followlinks=False):
         folders[:] = sorted(f for f in folders if f not in SKIPPED_NAMES)
         here = Path(directory)
         for name in sorted(names) + [f for f in folders if (here / f).is_symlink()]:
-            if name in SKIPPED_NAMES:
+            if name in SKIPPED_NAMES or any(fnmatch.fnmatch(name, pattern) for pattern in excluded):
                 continue
             path = here / name
             real = path.resolve()

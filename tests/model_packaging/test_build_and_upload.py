@@ -64,6 +64,22 @@ def test_archive_has_weights_at_the_root_and_code_under_code(archive: BuiltArtif
     assert names == sorted(names)
 
 
+def test_version_control_and_documentation_files_stay_out_by_default(archive: BuiltArtifact) -> None:
+    # The model package ships .gitattributes and README.md next to the weights.
+    assert (MODEL_DIR / ".gitattributes").is_file()
+    assert (MODEL_DIR / "README.md").is_file()
+    with tarfile.open(archive.path) as tar:
+        names = tar.getnames()
+    assert ".gitattributes" not in names
+    assert "README.md" not in names
+
+
+def test_an_empty_exclude_list_packages_every_file(code_dir: Path, tmp_path: Path) -> None:
+    built = build_artifact(MODEL_DIR, code_dir, tmp_path, artifact_format="uncompressed", excluded=())
+    packaged = {entry.path for entry in built.manifest.files}
+    assert {".gitattributes", "README.md"} <= packaged
+
+
 def test_archive_members_carry_no_time_owner_or_local_modes(archive: BuiltArtifact) -> None:
     with tarfile.open(archive.path) as tar:
         members = tar.getmembers()
