@@ -200,7 +200,17 @@ def test_single_sentence_gives_one_embedding_equal_to_its_batch_result(server: L
         pytest.param(b'["hi"]', JSON, None, 400, "must be a JSON object", id="not-an-object"),
         pytest.param(b'{"text": "hi"}', JSON, None, 400, 'Missing "inputs"', id="missing-inputs"),
         pytest.param(b'{"inputs": []}', JSON, None, 400, '"inputs" is empty', id="empty-list"),
-        pytest.param(b'{"inputs": ""}', JSON, None, 400, '"inputs" is an empty string', id="empty-string"),
+        pytest.param(
+            b'{"inputs": ""}', JSON, None, 400, '"inputs" is empty or only white space', id="empty-string"
+        ),
+        pytest.param(
+            b'{"inputs": ["ok", " \\t\\n "]}',
+            JSON,
+            None,
+            400,
+            '"inputs"[1] is empty or only white space',
+            id="white-space-only",
+        ),
         pytest.param(b'{"inputs": {"a": 1}}', JSON, None, 400, "got object", id="inputs-object"),
         pytest.param(
             b'{"inputs": ["ok", 3]}',

@@ -290,8 +290,8 @@ def input_fn(request_body: str | bytes | bytearray, content_type: str | None) ->
         where = '"inputs"' if isinstance(inputs, str) else f'"inputs"[{index}]'
         if not isinstance(sentence, str):
             raise _reject(400, f"{where} must be a string, got {_json_type(sentence)}")
-        if not sentence:
-            raise _reject(400, f"{where} is an empty string")
+        if not sentence.strip():
+            raise _reject(400, f"{where} is empty or only white space")
         if len(sentence) > limits.max_input_chars:
             raise _reject(
                 400,
