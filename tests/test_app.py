@@ -200,3 +200,19 @@ def test_validate_command_reports_a_missing_file(tmp_path: Path) -> None:
 def test_schema_file_is_current() -> None:
     result = _run([sys.executable, "-m", "endpoint_configs", "schema", "--check"])
     assert result.returncode == 0, result.stderr
+
+
+def test_cdk_json_sets_every_feature_flag_cdk_init_recommends() -> None:
+    # cdk init writes aws-cdk-lib's recommended flags into cdk.json; a flag left unset makes every
+    # synth print "N feature flags are not configured".
+    import tarfile
+
+    import aws_cdk
+
+    (bundle,) = (Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz")
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        recommended = json.load(member)
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    assert {flag: context.get(flag) for flag in recommended} == recommended
