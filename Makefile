@@ -19,11 +19,14 @@ TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
+# The pinned CLI runs on Node 20 (this project's CI); its AWS SDK warns that releases after January
+# 2027 will need Node 22. Re-pin on Node 22 when moving to a CLI released after that.
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install synth validate validate-env test lint schema deploy diff bench clean checkov-lock package upload serve-local \
-	local-aws local-aws-stop deploy-local destroy-local
+	local-aws local-aws-stop deploy-local destroy-local destroy
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -82,9 +85,13 @@ deploy-local: install validate-env  ## deploy ENV/ENDPOINT_TYPE to a local AWS (
 	$(PY) -m local_aws start --detach --port $(LOCAL_AWS_PORT)
 	$(PY) -m local_aws deploy --env $(ENV) --endpoint-type $(ENDPOINT_TYPE)
 
-destroy-local: $(VENV)/.installed node_modules/.installed  ## destroy ENV on the local AWS and stop it
-	$(PY) -m local_aws destroy --env $(ENV) --endpoint-type $(ENDPOINT_TYPE)
+destroy-local: $(VENV)/.installed  ## delete every stack of ENV from the local AWS, then stop it
+	$(PY) -m local_aws destroy --env $(ENV)
 	$(PY) -m local_aws stop
+
+destroy: install validate-env  ## cdk destroy ENV (stateful + ENDPOINT_TYPE) in the real AWS account; asks first
+	@echo "warning: this deletes the $(ENV) stacks in the AWS account of your credentials (cdk asks before deleting)"
+	$(CDK) destroy --all $(CDK_FLAGS)
 
 local-aws: $(VENV)/.installed  ## run the local AWS in the foreground on 127.0.0.1:LOCAL_AWS_PORT
 	$(PY) -m local_aws start --port $(LOCAL_AWS_PORT)
