@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from endpoint_configs import limits
 from endpoint_configs.common import InstanceType, S3PrefixUri, SageMakerName, SnsTopicArn, StrictModel
-from endpoint_configs.scaling import CapacityScaling
+from endpoint_configs.scaling import CapacityScaling, check_autoscalable
 from endpoint_configs.workload import EndpointSettings
 
 
@@ -102,11 +102,7 @@ class AsyncEndpoint(EndpointSettings):
     def _consistent(self) -> AsyncEndpoint:
         scaling = self.autoscaling
         if scaling is not None:
-            if limits.is_burstable(self.instance_type):
-                raise ValueError(
-                    f"autoscaling is not supported on burstable instance {self.instance_type}; "
-                    "allowed: a non-burstable family such as ml.m5 or ml.c6i, or no autoscaling"
-                )
+            check_autoscalable(self.instance_type)
             if self.initial_instance_count > scaling.max_capacity:
                 raise ValueError(
                     f"initial_instance_count {self.initial_instance_count} > autoscaling.max_capacity "

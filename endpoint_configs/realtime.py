@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from endpoint_configs import limits
 from endpoint_configs.common import InstanceType, S3KeyPrefix, SageMakerName, StrictModel
-from endpoint_configs.scaling import CapacityScaling
+from endpoint_configs.scaling import CapacityScaling, check_autoscalable
 from endpoint_configs.workload import EndpointSettings
 
 
@@ -71,11 +71,7 @@ class InstanceVariant(StrictModel):
         scaling = self.autoscaling
         if scaling is None:
             return self
-        if limits.is_burstable(self.instance_type):
-            raise ValueError(
-                f"autoscaling is not supported on burstable instance {self.instance_type}; "
-                "allowed: a non-burstable family such as ml.m5 or ml.c6i, or no autoscaling"
-            )
+        check_autoscalable(self.instance_type)
         if not scaling.min_capacity <= self.initial_instance_count <= scaling.max_capacity:
             raise ValueError(
                 f"initial_instance_count {self.initial_instance_count} is outside autoscaling "

@@ -11,6 +11,16 @@ from endpoint_configs import limits
 from endpoint_configs.common import CronExpression, SageMakerName, StrictModel, TimeZoneName
 
 
+def check_autoscalable(instance_type: str) -> None:
+    """Application Auto Scaling does not scale SageMaker variants on burstable instances.
+    https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-prerequisites.html"""
+    if limits.is_burstable(instance_type):
+        raise ValueError(
+            f"autoscaling is not supported on burstable instance {instance_type}; "
+            "allowed: a non-burstable family such as ml.m5 or ml.c6i, or no autoscaling"
+        )
+
+
 class ScheduledCapacity(StrictModel):
     """A scheduled change of the capacity bounds, e.g. a smaller fleet off-hours."""
 
