@@ -25,7 +25,7 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install synth validate validate-env test lint schema deploy diff bench clean checkov-lock package upload serve-local \
+.PHONY: help install synth validate validate-env test lint schema images deploy diff bench clean checkov-lock package upload serve-local \
 	local-aws local-aws-stop deploy-local destroy-local destroy
 
 help:  ## list targets
@@ -71,6 +71,9 @@ deploy: install validate-env  ## cdk deploy to the real AWS account in your cred
 schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
 	$(PY) -m endpoint_configs schema
 
+images: $(VENV)/.installed  ## regenerate endpoint_configs/image_uris.json from the pinned sagemaker-core
+	$(PY) -m endpoint_configs.image_catalog refresh
+
 test: install  ## lint, schema check and the whole pytest suite
 	$(PY) -m endpoint_configs schema --check
 	$(MAKE) --no-print-directory lint
@@ -110,6 +113,7 @@ serve-local: $(VENV)/.installed  ## serve ENV's artifact through the container c
 
 bench: install  ## benchmarks (print ratios; not part of test)
 	$(PY) -m benchmarks.synth
+	$(PY) -m benchmarks.synth_cli
 	$(PY) -m benchmarks.packaging
 	$(PY) -m benchmarks.deploy_local
 

@@ -1,0 +1,403 @@
+"""Framework container image URIs from a checked-in catalog: no SageMaker SDK at synth time.
+
+``retrieve_image_uri(framework=..., region=..., version=..., py_version=..., instance_type=...,
+base_framework_version=...)`` returns what ``sagemaker.core.image_uris.retrieve(...,
+image_scope="inference")`` returns, for the inference images of huggingface, pytorch, tensorflow,
+sklearn and xgboost, on CPU, GPU and Graviton (arm64) instances, in every region the SDK lists.
+It reads ``image_uris.json`` next to this module (loaded once, on the first lookup) and never
+imports ``sagemaker`` or ``aws_cdk``. When there is no image it raises ``UnknownImageError``
+saying what exists instead.
+
+Not covered: Inferentia and Trainium (Neuron) instances for huggingface and pytorch, where the SDK
+switches to separate Neuron tables; those raise ``UnknownImageError`` (set ``image.uri``).
+
+``image_uris.json`` holds the SDK's own tables (``image_uri_config/<framework>.json``, the
+``inference`` and ``inference_graviton`` scopes), with each region-to-account map stored once and
+referenced by index, plus the ECR hostname of every region (from botocore, as the SDK computes
+it). The rules that turn a table entry into a URI (version aliases, processor from the instance
+family, tag format) are re-implemented below, and ``tests/endpoint_configs/test_image_catalog.py``
+compares the result with the SDK. Regenerate the file after changing the ``sagemaker-core`` pin::
+
+    python -m endpoint_configs.image_catalog refresh          # rewrite image_uris.json
+    python -m endpoint_configs.image_catalog refresh --check  # exit 1 if it is stale
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CATALOG_PATH = Path(__file__).with_name("image_uris.json")
+FRAMEWORKS = ("huggingface", "pytorch", "sklearn", "tensorflow", "xgboost")
+SCOPES = ("inference", "inference_graviton")
+HUGGINGFACE = "huggingface"
+INFERENCE = "inference"
+GRAVITON = "inference_graviton"
+NEURON_FRAMEWORKS = ("huggingface", "pytorch")
+
+# Keys of an SDK table entry that the rules below understand; ``refresh`` refuses anything else,
+# so a new rule in a future SDK is noticed instead of silently producing a wrong URI.
+ENTRY_KEYS = frozenset(
+    {
+        "container_version",
+        "processor_in_tag",
+        "processors",
+        "py_versions",
+        "registries",
+        "repository",
+        "tag_prefix",
+    }
+)
+SCOPE_KEYS = frozenset({"processors", "version_aliases", "versions"})
+
+# Constants that live in the SDK's code, not in its tables (sagemaker.core.image_uris._get_image_tag).
+ARM64_TAGS = {
+    "xgboost": {"1.5-1": "1.5-1-arm64", "1.3-1": "1.3-1-arm64"},
+    "sklearn": {"1.0-1": "1.0-1-arm64-cpu-py3"},
+}
+P4D_CONTAINER_VERSIONS = {
+    "tensorflow-2.3-gpu-py37": "cu110-ubuntu18.04-v3",
+    "tensorflow-2.3.1-gpu-py37": "cu110-ubuntu18.04",
+    "tensorflow-2.3.2-gpu-py37": "cu110-ubuntu18.04",
+    "tensorflow-1.15-gpu-py37": "cu110-ubuntu18.04-v8",
+    "tensorflow-1.15.4-gpu-py37": "cu110-ubuntu18.04",
+    "tensorflow-1.15.5-gpu-py37": "cu110-ubuntu18.04",
+    "pytorch-1.6-gpu-py36": "cu110-ubuntu18.04-v3",
+    "pytorch-1.6.0-gpu-py36": "cu110-ubuntu18.04",
+    "pytorch-1.6-gpu-py3": "cu110-ubuntu18.04-v3",
+    "pytorch-1.6.0-gpu-py3": "cu110-ubuntu18.04",
+}
+# P2 instances lost support from these versions on (sagemaker.core.image_uris._validate_instance_deprecation).
+P2_LAST_VERSIONS = {"pytorch": (1, 13), "tensorflow": (2, 12)}
+LISTED = 8  # at most this many choices in an error message
+
+_FAMILY = re.compile(r"^ml[._]([a-z\d\-]+)\.?\w*$")
+_BASE_FRAMEWORK = re.compile(r"^(pytorch|tensorflow)(.*)$")
+
+
+class UnknownImageError(ValueError):
+    """The catalog has no image for this framework, version, Python version, region or instance."""
+
+
+# --- lookup -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _catalog() -> dict[str, Any]:
+    catalog: dict[str, Any] = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    return catalog
+
+
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"[.\-]", version))
+
+
+def _choices(options: Iterable[str], *, newest_first: bool = False) -> str:
+    ordered = sorted(set(options), key=_version_key, reverse=newest_first)
+    if len(ordered) <= LISTED:
+        return ", ".join(ordered)
+    return f"{', '.join(ordered[:LISTED])} and {len(ordered) - LISTED} more"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(part) for part in version.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def _instance_family(instance_type: str) -> str:
+    match = _FAMILY.match(instance_type)
+    return match[1] if match else ""
+
+
+def _processor(instance_type: str, family: str, available: Sequence[str] | None, what: str) -> str | None:
+    if not available:
+        return None  # one image for every instance type
+    if len(available) == 1 and not instance_type:
+        return available[0]
+    if instance_type.startswith("local"):
+        processor = "cpu" if instance_type == "local" else "gpu"
+    elif instance_type.startswith("neuron"):
+        processor = "neuron"
+    elif not family:
+        raise UnknownImageError(f"{instance_type!r} is not a SageMaker instance type (like 'ml.m5.xlarge')")
+    elif family in available:
+        processor = family
+    elif family.startswith(("inf", "trn")):
+        processor = family[:3]
+    else:
+        processor = "gpu" if family[0] in ("g", "p") else "cpu"
+    if processor not in available:
+        raise UnknownImageError(
+            f"{what} has no {processor.upper()} image for {instance_type}; "
+            f"it has {_choices(available)} images"
+        )
+    return processor
+
+
+def retrieve_image_uri(
+    *,
+    framework: str,
+    region: str,
+    version: str,
+    py_version: str | None,
+    instance_type: str,
+    base_framework_version: str | None,
+) -> str:
+    """The ECR URI of the ``framework`` inference image for ``instance_type`` in ``region``.
+
+    Equals ``sagemaker.core.image_uris.retrieve(..., image_scope="inference")`` for the same
+    arguments. ``version`` may be a full version or an alias ("2.6" for "2.6.0"); the tag keeps the
+    form given, as the SDK's does. ``py_version`` may be None when the version has one Python
+    version. ``base_framework_version`` is for huggingface only ("pytorch2.6" or "pytorch2.6.0").
+    Raises ``UnknownImageError`` when no such image exists.
+    """
+    catalog = _catalog()
+    frameworks: dict[str, Any] = catalog["frameworks"]
+    if framework not in frameworks:
+        raise UnknownImageError(
+            f"no inference images for framework {framework!r}; "
+            f"known frameworks: {', '.join(sorted(frameworks))}"
+        )
+    family = _instance_family(instance_type)
+    if framework in NEURON_FRAMEWORKS and family.startswith(("inf", "trn")):
+        raise UnknownImageError(
+            f"{framework} images for Inferentia/Trainium ({instance_type}) are not in the catalog; "
+            "set the image 'uri' instead"
+        )
+    graviton = family in catalog["graviton_families"]
+    if "trn" in instance_type and framework != "pytorch":
+        raise UnknownImageError(f"{framework} has no image for Trainium instances ({instance_type})")
+    if graviton and framework not in catalog["graviton_frameworks"]:
+        raise UnknownImageError(
+            f"{framework} has no image for Graviton instances ({instance_type}); "
+            f"only {', '.join(sorted(catalog['graviton_frameworks']))} do"
+        )
+    scope_name = GRAVITON if graviton else INFERENCE
+    scopes: dict[str, Any] = frameworks[framework]
+    if scope_name not in scopes:
+        raise UnknownImageError(f"{framework} has no image for {instance_type}")
+    scope: dict[str, Any] = scopes[scope_name]
+    versions: dict[str, Any] = scope["versions"]
+    aliases: dict[str, str] = scope.get("version_aliases", {})
+    label = f"{framework} (Graviton)" if graviton else framework
+
+    if len(versions) == 1 and version not in aliases:
+        version = next(iter(versions))  # the SDK's rule: a single version answers for every request
+    elif version not in versions and version not in aliases:
+        hint = f" (or a short form such as {sorted(aliases, key=_version_key)[-1]})" if aliases else ""
+        raise UnknownImageError(
+            f"{label} has no inference image for version {version!r}; "
+            f"versions: {_choices(versions, newest_first=True)}{hint}"
+        )
+    full_version = aliases.get(version, version)
+    entry: dict[str, Any] = versions[full_version]
+    what = f"{label} {version}"
+
+    if framework == HUGGINGFACE:
+        base_aliases: dict[str, str] = entry.get("version_aliases", {})
+        full_base = base_aliases.get(base_framework_version or "", base_framework_version)
+        bases = [key for key in entry if key != "version_aliases"]
+        if full_base not in bases or base_framework_version is None:
+            raise UnknownImageError(
+                f"{what} needs base_framework_version, one of: {_choices([*bases, *base_aliases])}; "
+                f"got {base_framework_version!r}"
+            )
+        entry = entry[full_base]
+        what = f"{what} on {base_framework_version}"
+
+    available_py = entry.get("py_versions") if "repository" in entry else list(entry)
+    if not available_py:
+        py_version = None
+    elif py_version is None and len(available_py) == 1:
+        py_version = available_py[0]
+    elif py_version not in available_py:
+        raise UnknownImageError(
+            f"{what} has no image for Python version {py_version!r}; "
+            f"Python versions: {_choices(available_py)}"
+        )
+    if py_version is not None and isinstance(entry.get(py_version), dict):
+        entry = entry[py_version]
+
+    registries: dict[str, str] = catalog["registries"][entry["registries"]]
+    hosts: dict[str, str] = catalog["hosts"]
+    if region not in hosts:
+        raise UnknownImageError(
+            f"unknown region {region!r}: no SageMaker framework image is published there; "
+            "check the region name (like 'us-east-1')"
+        )
+    if region not in registries:
+        raise UnknownImageError(
+            f"{what} is not published in region {region!r} (it is in {len(registries)} other regions); "
+            "choose a newer version or another region"
+        )
+    repository: str = entry["repository"]
+    processor = _processor(instance_type, family, scope.get("processors") or entry.get("processors"), what)
+    container_version: str | None = None
+    if entry.get("container_version"):
+        if processor not in entry["container_version"]:
+            raise UnknownImageError(f"{what} has no image for {instance_type}")
+        container_version = entry["container_version"][processor]
+    if "neuron" in repository:
+        raise UnknownImageError(f"{what}: Neuron images are not in the catalog; set the image 'uri' instead")
+
+    if framework == HUGGINGFACE:
+        match = _BASE_FRAMEWORK.match(base_framework_version or "")
+        if match is None:
+            raise UnknownImageError(
+                f"{what}: base_framework_version must start with 'pytorch' or 'tensorflow'"
+            )
+        tag_prefix = f"{match[2]}-transformers{full_version}"
+    else:
+        tag_prefix = entry.get("tag_prefix", version)
+    if repository in (f"{framework}-inference-graviton", f"{framework}-inference-arm64"):
+        container_version = f"{container_version}-sagemaker"
+    if not entry.get("processor_in_tag", True):
+        processor = None
+    if family == "p2" and framework in P2_LAST_VERSIONS and _release(version) >= P2_LAST_VERSIONS[framework]:
+        raise UnknownImageError(
+            f"{what} does not support P2 instances ({instance_type}); use G or P3 and later"
+        )
+
+    if framework in ARM64_TAGS and graviton:
+        if version not in ARM64_TAGS[framework]:
+            raise UnknownImageError(
+                f"{what} has no Graviton image; versions: {_choices(ARM64_TAGS[framework])}"
+            )
+        tag = ARM64_TAGS[framework][version]
+    else:
+        tag = "-".join(part for part in (tag_prefix, processor, py_version, container_version) if part)
+        if family == "p4d" and framework not in ARM64_TAGS:
+            tag = "-".join(part for part in (tag, P4D_CONTAINER_VERSIONS.get(f"{framework}-{tag}")) if part)
+    if tag:
+        repository = f"{repository}:{tag}"
+    return f"{registries[region]}.dkr.{hosts[region]}/{repository}"
+
+
+# --- regeneration from the installed SDK ------------------------------------------------------
+
+
+def build_catalog() -> dict[str, Any]:
+    """The catalog, read from the installed ``sagemaker-core`` (imports the SDK)."""
+    from importlib.metadata import version as installed_version
+
+    from sagemaker.core import common_utils, fw_utils, image_uris
+
+    scopes: dict[str, dict[str, Any]] = {}
+    for framework in FRAMEWORKS:
+        config = image_uris.config_for_framework(framework)
+        if "scope" in config:
+            raise RuntimeError(f"{framework}: unscoped image table; the catalog's rules need updating")
+        for scope_name in SCOPES:
+            if scope_name in config:
+                unknown = set(config[scope_name]) - SCOPE_KEYS
+                if unknown:
+                    raise RuntimeError(f"{framework}/{scope_name}: unknown keys {sorted(unknown)}")
+                scopes[f"{framework}/{scope_name}"] = config[scope_name]
+
+    registry_maps: set[str] = set()
+
+    def entries(node: Mapping[str, Any], where: str) -> Iterable[Mapping[str, Any]]:
+        if "repository" in node:
+            unknown = set(node) - ENTRY_KEYS
+            if unknown:
+                raise RuntimeError(
+                    f"{where}: unknown keys {sorted(unknown)}; the catalog's rules need updating"
+                )
+            yield node
+            return
+        for key, child in node.items():
+            if key != "version_aliases":
+                yield from entries(child, f"{where}/{key}")
+
+    for name, scope in scopes.items():
+        for version, node in scope["versions"].items():
+            for entry in entries(node, f"{name}/{version}"):
+                registry_maps.add(json.dumps(entry["registries"], sort_keys=True))
+    ordered_maps = sorted(registry_maps)
+    index = {text: number for number, text in enumerate(ordered_maps)}
+
+    def compact(node: Mapping[str, Any]) -> dict[str, Any]:
+        if "repository" in node:
+            return {
+                key: index[json.dumps(value, sort_keys=True)] if key == "registries" else value
+                for key, value in node.items()
+            }
+        return {key: child if key == "version_aliases" else compact(child) for key, child in node.items()}
+
+    frameworks: dict[str, dict[str, Any]] = {}
+    for name, scope in scopes.items():
+        framework, scope_name = name.split("/")
+        frameworks.setdefault(framework, {})[scope_name] = {
+            **{key: value for key, value in scope.items() if key != "versions"},
+            "versions": {version: compact(node) for version, node in scope["versions"].items()},
+        }
+
+    regions = sorted({region for text in ordered_maps for region in json.loads(text)})
+    resolver = common_utils._botocore_resolver()
+    hosts: dict[str, str] = {}
+    for region in regions:
+        endpoint = resolver.construct_endpoint("ecr", region)
+        if region == "il-central-1" and not endpoint:
+            endpoint = {"hostname": f"ecr.{region}.amazonaws.com"}  # as the SDK does
+        if endpoint:
+            hosts[region] = endpoint["hostname"]
+
+    return {
+        "generated_from": {"sagemaker-core": installed_version("sagemaker-core")},
+        "frameworks": frameworks,
+        "graviton_families": sorted(fw_utils.GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY),
+        "graviton_frameworks": sorted(fw_utils.GRAVITON_ALLOWED_FRAMEWORKS),
+        "hosts": hosts,
+        "registries": [json.loads(text) for text in ordered_maps],
+    }
+
+
+def render(catalog: Mapping[str, Any]) -> str:
+    """The file's text: compact, sorted keys, so the same SDK always gives the same bytes."""
+    return json.dumps(catalog, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``refresh [--check]``: rewrite the catalog from the installed SDK, or check it is current."""
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(
+        prog="python -m endpoint_configs.image_catalog", description="Container image URI catalog."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    refresh = commands.add_parser(
+        "refresh", help=f"regenerate {CATALOG_PATH.name} from the installed sagemaker-core"
+    )
+    refresh.add_argument("--check", action="store_true", help="only check; exit 1 if the file is stale")
+    args = parser.parse_args(argv)
+    logging.getLogger("sagemaker").setLevel(logging.ERROR)
+    text = render(build_catalog())
+    current = CATALOG_PATH.read_text(encoding="utf-8") if CATALOG_PATH.is_file() else None
+    if args.check:
+        if current != text:
+            print(
+                f"{CATALOG_PATH.name} is stale for the installed sagemaker-core: run "
+                "'python -m endpoint_configs.image_catalog refresh' (make images)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{CATALOG_PATH.name} is up to date")
+        return 0
+    if current == text:
+        print(f"{CATALOG_PATH.name} unchanged ({len(text.encode())} bytes)")
+    else:
+        CATALOG_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {CATALOG_PATH} ({len(text.encode())} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
