@@ -25,7 +25,7 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install synth validate validate-env test lint schema images deploy diff bench clean checkov-lock package upload serve-local \
+.PHONY: help install synth validate validate-env test lint schema catalogs deploy diff bench clean checkov-lock package upload serve-local \
 	local-aws local-aws-stop deploy-local destroy-local destroy
 
 help:  ## list targets
@@ -71,8 +71,8 @@ deploy: install validate-env  ## cdk deploy to the real AWS account in your cred
 schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
 	$(PY) -m endpoint_configs schema
 
-images: $(VENV)/.installed  ## regenerate endpoint_configs/image_uris.json from the pinned sagemaker-core
-	$(PY) -m endpoint_configs.image_catalog refresh
+catalogs: $(VENV)/.installed  ## regenerate endpoint_configs/{image_uris,service_tables}.json from the pinned SDKs
+	$(PY) -m endpoint_configs catalogs
 
 test: install  ## lint, schema check and the whole pytest suite
 	$(PY) -m endpoint_configs schema --check

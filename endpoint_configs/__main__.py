@@ -72,11 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help="folder of <env>.yaml files")
     schema = commands.add_parser("schema", help="write the JSON Schema for editors")
     schema.add_argument("--check", action="store_true", help="fail if schema.json is stale")
+    catalogs = commands.add_parser(
+        "catalogs", help="regenerate image_uris.json and service_tables.json from the pinned SDKs"
+    )
+    catalogs.add_argument("--check", action="store_true", help="fail if either file is stale")
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(
             args.env or available_environments(args.config_dir), args.endpoint_type, args.config_dir
         )
+    if args.command == "catalogs":
+        from endpoint_configs import image_catalog, service_catalog
+
+        refresh = ["refresh", "--check"] if args.check else ["refresh"]
+        return max(image_catalog.main(refresh), service_catalog.main(refresh))
     return _schema(args.check, SCHEMA_PATH)
 
 

@@ -18,8 +18,8 @@ it). The rules that turn a table entry into a URI (version aliases, processor fr
 family, tag format) are re-implemented below, and ``tests/endpoint_configs/test_image_catalog.py``
 compares the result with the SDK. Regenerate the file after changing the ``sagemaker-core`` pin::
 
-    python -m endpoint_configs.image_catalog refresh          # rewrite image_uris.json
-    python -m endpoint_configs.image_catalog refresh --check  # exit 1 if it is stale
+    python -m endpoint_configs catalogs          # rewrite image_uris.json
+    python -m endpoint_configs catalogs --check  # exit 1 if it is stale
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from endpoint_configs.generated import refresh_main
 
 CATALOG_PATH = Path(__file__).with_name("image_uris.json")
 FRAMEWORKS = ("huggingface", "pytorch", "sklearn", "tensorflow", "xgboost")
@@ -359,45 +360,15 @@ def build_catalog() -> dict[str, Any]:
     }
 
 
-def render(catalog: Mapping[str, Any]) -> str:
-    """The file's text: compact, sorted keys, so the same SDK always gives the same bytes."""
-    return json.dumps(catalog, sort_keys=True, separators=(",", ":")) + "\n"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``refresh [--check]``: rewrite the catalog from the installed SDK, or check it is current."""
-    import argparse
     import logging
 
-    parser = argparse.ArgumentParser(
-        prog="python -m endpoint_configs.image_catalog", description="Container image URI catalog."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    refresh = commands.add_parser(
-        "refresh", help=f"regenerate {CATALOG_PATH.name} from the installed sagemaker-core"
-    )
-    refresh.add_argument("--check", action="store_true", help="only check; exit 1 if the file is stale")
-    args = parser.parse_args(argv)
     logging.getLogger("sagemaker").setLevel(logging.ERROR)
-    text = render(build_catalog())
-    current = CATALOG_PATH.read_text(encoding="utf-8") if CATALOG_PATH.is_file() else None
-    if args.check:
-        if current != text:
-            print(
-                f"{CATALOG_PATH.name} is stale for the installed sagemaker-core: run "
-                "'python -m endpoint_configs.image_catalog refresh' (make images)",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{CATALOG_PATH.name} is up to date")
-        return 0
-    if current == text:
-        print(f"{CATALOG_PATH.name} unchanged ({len(text.encode())} bytes)")
-    else:
-        CATALOG_PATH.write_text(text, encoding="utf-8")
-        print(f"wrote {CATALOG_PATH} ({len(text.encode())} bytes)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return refresh_main(
+        argv,
+        command="python -m endpoint_configs catalogs",
+        path=CATALOG_PATH,
+        build=build_catalog,
+        source="sagemaker-core",
+    )

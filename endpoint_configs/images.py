@@ -1,7 +1,7 @@
 """Resolve container image URIs offline, per instance type (CPU or GPU build of the container).
 
 Framework images come from ``endpoint_configs/image_uris.json``, the deep learning container
-tables of the pinned ``sagemaker-core`` (``make images`` regenerates it; a test keeps the two
+tables of the pinned ``sagemaker-core`` (``make catalogs`` regenerates it; a test keeps the two
 equal), so synth neither calls the network nor imports the SageMaker SDK.
 """
 

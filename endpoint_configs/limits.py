@@ -6,9 +6,10 @@ Each group links the AWS page it comes from.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
+
+from endpoint_configs import service_catalog
 
 
 @dataclass(frozen=True)
@@ -97,32 +98,19 @@ INSTANCE_STORAGE_FAMILIES = frozenset(
 BURSTABLE_FAMILY_PREFIX = "t"
 
 
-@functools.cache
 def hosting_instance_types() -> tuple[str, ...]:
     """Every instance type a real-time production variant accepts.
 
-    Read from the SageMaker API model that ships with botocore (the ``ProductionVariantInstanceType``
-    enum), so the list moves with the pinned SDK instead of being copied by hand.
+    From the SageMaker API model that ships with botocore (the ``ProductionVariantInstanceType``
+    enum), through the generated ``service_tables.json``, so the list moves with the pinned SDK
+    instead of being copied by hand.
     """
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return tuple(sorted(model.shape_for("ProductionVariantInstanceType").enum))
+    return service_catalog.hosting_instance_types()
 
 
-@functools.cache
 def sagemaker_regions() -> tuple[str, ...]:
     """Every region SageMaker runs in, in every partition, from botocore's endpoint data."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    return tuple(
-        sorted(
-            region
-            for partition in session.get_available_partitions()
-            for region in session.get_available_regions("sagemaker", partition_name=partition)
-        )
-    )
+    return service_catalog.sagemaker_regions()
 
 
 def instance_family(instance_type: str) -> str:
