@@ -3,7 +3,11 @@
 python -m local_aws start [--port 4566] [--detach]   # moto on loopback, taught our resources
 python -m local_aws status | stop
 python -m local_aws deploy --env dev [--endpoint-type default]   # real cdk bootstrap + deploy, then call it
-python -m local_aws destroy --env dev [--endpoint-type default]
+python -m local_aws destroy --env dev   # every stack of the environment: workloads, then stateful
+
+Every failure is one line on stderr saying what is wrong and what to do, and exit status 1: a busy
+port, a local AWS that is not running or does not answer, a stack that is missing or that the
+local AWS refuses to delete, a bad configuration.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import subprocess
 import sys
 import time
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from endpoint_configs import ConfigError
 from local_aws.server import (
     DEFAULT_PORT,
     STATE_DIR,
     LocalAwsError,
     _answers,
+    check_port_free,
     read_state,
     serve,
     stop_running,
@@ -33,6 +40,7 @@ def _start_detached(port: int) -> int:
     if running is not None and _answers(running):
         print(f"local AWS already running on {running.url} (pid {running.pid})")
         return 0
+    check_port_free(port)  # here, so the refusal is one line rather than the child's log
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     log = STATE_DIR / "server.log"
     with log.open("w") as output:
@@ -66,11 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--port", type=int, default=DEFAULT_PORT)
     start.add_argument("--detach", action="store_true", help="run in the background; reuse a running one")
     commands.add_parser("status", help="is the local AWS running?")
-    commands.add_parser("stop", help="stop the local AWS (its state is forgotten)")
-    for name in ("deploy", "destroy"):
-        command = commands.add_parser(name, help=f"{name} an environment on the local AWS with the cdk CLI")
-        command.add_argument("--env", default="dev")
-        command.add_argument("--endpoint-type", default="default")
+    commands.add_parser(
+        "stop", help="stop the local AWS (its state and unpacked model artifacts are forgotten)"
+    )
+    deploy_command = commands.add_parser(
+        "deploy", help="deploy an environment to the local AWS with the cdk CLI"
+    )
+    deploy_command.add_argument("--env", default="dev")
+    deploy_command.add_argument("--endpoint-type", default="default")
+    destroy_command = commands.add_parser(
+        "destroy", help="delete every stack of an environment from the local AWS (workloads, then stateful)"
+    )
+    destroy_command.add_argument("--env", default="dev")
     args = parser.parse_args(argv)
     try:
         if args.command == "start":
@@ -88,9 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stop":
             print("local AWS stopped" if stop_running() else "local AWS was not running")
             return 0
-        from local_aws.deploy import main_deploy
+        from local_aws.deploy import deploy, destroy, explain
 
-        return main_deploy(args.env, args.endpoint_type, destroy_instead=args.command == "destroy")
+        try:
+            if args.command == "deploy":
+                deploy(args.env, args.endpoint_type)
+            else:
+                destroy(args.env)
+        except (BotoCoreError, ClientError) as error:
+            print(f"error: {explain(error, env=args.env)}", file=sys.stderr)
+            return 1
+        return 0
     except (LocalAwsError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,17 +1,31 @@
-"""Deploy an environment to the local AWS with the real cdk CLI, call it, and show what exists."""
+"""Deploy an environment to the local AWS with the real cdk CLI, call it, and show what exists;
+destroy every stack of an environment; explain AWS errors in one line.
+
+The local AWS takes dummy keys: the clients here, and the cdk CLI started from here, never read the
+user's AWS profile or session (a profile that does not exist would otherwise stop them).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
-from botocore.exceptions import ClientError
+import botocore.session
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -24,15 +38,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
 SAMPLE_REQUEST = {"inputs": ["Deploy NLP models at the lowest cost that meets the workload."]}
 console = Console()
+USER_CREDENTIAL_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+"""Variables of the user's real credentials, left out of the cdk CLI's environment."""
 
 
 def _cdk(arguments: list[str], state: ServerState) -> None:
     environment = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in USER_CREDENTIAL_VARIABLES},
         **state.environment(),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "CDK_DISABLE_VERSION_CHECK": "1",
         "CDK_CLI_NOTICES": "false",
+        "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED": "true",
     }
     command = [str(CDK), *arguments]
     console.print(f"[dim]$ cdk {' '.join(arguments)}[/dim]")
@@ -44,13 +61,12 @@ def _cdk(arguments: list[str], state: ServerState) -> None:
 
 
 def _client(service: str, state: ServerState, region: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=state.url,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+    """A boto3 client of the local AWS, with dummy keys, whatever profile the environment names."""
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    session = boto3.session.Session(
+        botocore_session=core, aws_access_key_id="local", aws_secret_access_key="local", region_name=region
     )
+    return session.client(service, endpoint_url=state.url)
 
 
 def deploy(env: str, endpoint_type: str) -> None:
@@ -71,16 +87,111 @@ def deploy(env: str, endpoint_type: str) -> None:
         _print_stacks(cloudformation, config.stack_name(STATEFUL_PURPOSE), config.stack_name(chosen))
     endpoint_name = config.endpoint_name(chosen)
     answer = _invoke(state, config, chosen)
-    _print_summary(state, region, endpoint_name)
+    print_summary(summary_rows(lambda service: _client(service, state, region), endpoint_name), console)
     console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
 
 
-def destroy(env: str, endpoint_type: str) -> None:
-    state = require_running()
+def environment_stacks(config: EnvironmentConfig) -> list[str]:
+    """Names of every stack ``config``'s environment can have, workload stacks first (the kinds it
+    offers, then any other kind, which an earlier version of the config may have deployed) and the
+    stateful stack last: the order they can be deleted in."""
+    kinds = dict.fromkeys((*config.offered_endpoint_types, *WORKLOAD_KINDS))
+    return [*(config.stack_name(kind) for kind in kinds), config.stack_name(STATEFUL_PURPOSE)]
+
+
+def _deployed(cloudformation: Any, names: list[str]) -> list[dict[str, Any]]:
+    """The stacks of ``names`` that exist, as DescribeStacks describes them, in the order given."""
+    stacks = []
+    for name in names:
+        try:
+            stacks.extend(cloudformation.describe_stacks(StackName=name)["Stacks"])
+        except ClientError as error:
+            if not _is_missing_stack(error):
+                raise
+    return stacks
+
+
+def destroy(env: str, state: ServerState | None = None) -> None:
+    """Delete every deployed stack of ``env`` from the local AWS: workload stacks, then the stateful
+    stack. Refuses before deleting anything when a stack is termination-protected."""
+    state = state or require_running()
     config = load_environment_config(env)
-    chosen = resolve_endpoint_type(config, endpoint_type, source=f"-c endpoint_type (env {env})")
-    flags = ["-c", f"env={env}", "-c", f"endpoint_type={chosen}", "-c", "local_aws=true"]
-    _cdk(["destroy", "--all", "--force", *flags], state)
+    cloudformation = _client("cloudformation", state, config.region)
+    stacks = _deployed(cloudformation, environment_stacks(config))
+    if not stacks:
+        console.print(f"nothing to destroy: no stack of {env} is deployed on the local AWS")
+        return
+    protected = [stack["StackName"] for stack in stacks if stack.get("EnableTerminationProtection")]
+    if protected:
+        raise LocalAwsError(_protection_hint(config, env, protected[0]))
+    for stack in stacks:
+        name = stack["StackName"]
+        console.print(f"{name}: destroying...")
+        try:
+            cloudformation.delete_stack(StackName=name)
+        except ClientError as error:
+            message = error.response["Error"].get("Message", "")
+            raise LocalAwsError(f"the local AWS refused to delete {name}: {message}") from None
+        _wait_until_deleted(cloudformation, stack)
+        console.print(f"{name}: destroyed")
+
+
+def _wait_until_deleted(cloudformation: Any, stack: dict[str, Any], timeout_seconds: float = 600) -> None:
+    """Wait for DELETE_COMPLETE. CloudFormation may also cancel a deletion and leave the stack as it
+    was (an export still imported): then the newest stack event says why."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        (current,) = cloudformation.describe_stacks(StackName=stack["StackId"])["Stacks"]
+        status = current["StackStatus"]
+        if status == "DELETE_COMPLETE":
+            return
+        if status.endswith(("_FAILED", "_COMPLETE")) and status != "DELETE_IN_PROGRESS":
+            events = cloudformation.describe_stack_events(StackName=stack["StackId"])["StackEvents"]
+            reason = current.get("StackStatusReason") or next(
+                (e["ResourceStatusReason"] for e in events if e.get("ResourceStatusReason")), status
+            )
+            raise LocalAwsError(f"{stack['StackName']} was not deleted: {reason}")
+        time.sleep(1)
+    raise LocalAwsError(f"{stack['StackName']} was not deleted within {timeout_seconds:.0f} s")
+
+
+def _protection_hint(config: EnvironmentConfig, env: str, stack_name: str) -> str:
+    refused = f"{stack_name} is termination-protected, so nothing was destroyed"
+    if stack_name == config.stack_name(STATEFUL_PURPOSE):
+        return (
+            f"{refused}: set stateful.termination_protection: false in endpoint_configs/{env}.yaml, "
+            f"run make deploy-local ENV={env}, then destroy again (or make local-aws-stop, which forgets "
+            "everything)"
+        )
+    return (
+        f"{refused}: turn it off with aws cloudformation update-termination-protection "
+        f"--no-enable-termination-protection --stack-name {stack_name}, then destroy again"
+    )
+
+
+def _is_missing_stack(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ValidationError" and "does not exist" in str(
+        error.response["Error"].get("Message", "")
+    )
+
+
+def explain(error: BotoCoreError | ClientError, *, env: str) -> str:
+    """One line for an error of the local AWS or of boto3: what is wrong, and what to do."""
+    if isinstance(error, EndpointConnectionError):
+        address = urlsplit(str(error.kwargs.get("endpoint_url", "")))
+        return (
+            f"the local AWS does not answer at {address.scheme}://{address.netloc}: "
+            "stop it with make local-aws-stop and start it again with make deploy-local"
+        )
+    if isinstance(error, (NoCredentialsError, ProfileNotFound)):
+        return f"{error}: the local AWS needs no credentials; unset AWS_PROFILE and try again"
+    if isinstance(error, ClientError):
+        message = error.response["Error"].get("Message", "")
+        operation = error.operation_name
+        if _is_missing_stack(error):
+            return f"{message} on the local AWS: deploy it first with make deploy-local ENV={env}"
+        return f"the local AWS answered {error.response['Error'].get('Code')} to {operation}: {message}"
+    return str(error)
 
 
 def _invoke(state: ServerState, config: EnvironmentConfig, kind: str) -> str:
@@ -141,14 +252,22 @@ def _print_stacks(cloudformation: Any, *names: str) -> None:
     console.print(table)
 
 
-def _print_summary(state: ServerState, region: str, endpoint_name: str) -> None:
-    sagemaker = _client("sagemaker", state, region)
+@dataclass(frozen=True)
+class SummaryRow:
+    """One deployed resource in the summary: its kind, whole name, and what it is set to."""
+
+    kind: str
+    name: str
+    details: str
+
+
+def summary_rows(client: Callable[[str], Any], endpoint_name: str) -> list[SummaryRow]:
+    """The endpoint, its variants, async output, scaling targets, policies and alarms, read back
+    with boto3 (``client(service)`` gives a client of the local AWS)."""
+    sagemaker = client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    table = Table(title="What was deployed")
-    table.add_column("kind")
-    table.add_column("name")
-    table.add_column("details")
+    rows = []
     for variant in config["ProductionVariants"]:
         serverless = variant.get("ServerlessConfig")
         detail = (
@@ -156,35 +275,40 @@ def _print_summary(state: ServerState, region: str, endpoint_name: str) -> None:
             if serverless
             else f"{variant.get('InitialInstanceCount')} x {variant.get('InstanceType')}"
         )
-        table.add_row(
-            "endpoint",
-            f"{endpoint_name} / {variant['VariantName']}",
-            f"{endpoint['EndpointStatus']}, {detail}",
+        rows.append(
+            SummaryRow(
+                "endpoint",
+                f"{endpoint_name} / {variant['VariantName']}",
+                f"{endpoint['EndpointStatus']}, {detail}",
+            )
         )
     if config.get("AsyncInferenceConfig"):
-        table.add_row("async output", "", config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"])
-    autoscaling = _client("application-autoscaling", state, region)
+        output = config["AsyncInferenceConfig"]["OutputConfig"]
+        rows.append(SummaryRow("async output", output["S3OutputPath"], "results land here"))
+    autoscaling = client("application-autoscaling")
     for target in autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]:
         if f"endpoint/{endpoint_name}/" in target["ResourceId"]:
-            table.add_row(
-                "scaling",
-                target["ResourceId"],
-                f"{target['ScalableDimension'].rsplit(':', 1)[1]} "
-                f"{target['MinCapacity']}-{target['MaxCapacity']}",
+            dimension = target["ScalableDimension"].rsplit(":", 1)[1]
+            rows.append(
+                SummaryRow(
+                    "scaling",
+                    target["ResourceId"],
+                    f"{dimension} {target['MinCapacity']}-{target['MaxCapacity']}",
+                )
             )
     for policy in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]:
         if f"endpoint/{endpoint_name}/" in policy["ResourceId"]:
-            table.add_row("policy", policy["PolicyName"][-40:], policy["PolicyType"])
-    for alarm in _client("cloudwatch", state, region).describe_alarms()["MetricAlarms"]:
+            rows.append(SummaryRow("policy", policy["PolicyName"], policy["PolicyType"]))
+    for alarm in client("cloudwatch").describe_alarms()["MetricAlarms"]:
         if endpoint_name in alarm["AlarmName"] or endpoint_name in alarm.get("AlarmDescription", ""):
-            table.add_row("alarm", alarm["AlarmName"][-50:], alarm.get("AlarmDescription", ""))
-    console.print(table)
+            rows.append(SummaryRow("alarm", alarm["AlarmName"], alarm.get("AlarmDescription", "")))
+    return rows
 
 
-def main_deploy(env: str, endpoint_type: str, *, destroy_instead: bool = False) -> int:
-    try:
-        (destroy if destroy_instead else deploy)(env, endpoint_type)
-    except LocalAwsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+def print_summary(rows: list[SummaryRow], out: Console) -> None:
+    """One entry per resource: its kind and details, then its whole name on a line of its own,
+    never cut or folded, however narrow the terminal (names are what users copy)."""
+    out.print("[bold]What was deployed[/bold]")
+    for row in rows:
+        out.print(f"[bold]{row.kind:<12}[/bold] {row.details}", soft_wrap=False, highlight=False)
+        out.print(f"  {row.name}", soft_wrap=True, highlight=False, markup=False)

@@ -10,17 +10,18 @@ stacks.
 Two fixes answer invocations with the deployed model when a model router is in use
 (:func:`use_model_router`; :mod:`local_aws.model_routing` provides the router that runs artifacts
 through ``local_serving``). Without a router, invocations get moto's canned answers, delivered
-where SageMaker would deliver them.
+where SageMaker would deliver them. Errors are raised as the services raise them
+(:class:`ModelError`, :class:`EndpointNotFound`, CloudFormation's ``ValidationError``), so boto3
+and the cdk CLI see what they would see in AWS.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import textwrap
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,11 +29,15 @@ import botocore.session
 from moto.applicationautoscaling import models as autoscaling_models
 from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import ValidationError as CloudFormationValidationError
+from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
 from moto.iam.models import Role as IamRole
 from moto.iam.models import iam_backends
 from moto.kms.models import Key
 from moto.s3.models import S3Backend, s3_backends
-from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 from moto.sagemaker.models import Model as SageMakerModel
 from moto.sagemakerruntime.models import SageMakerRuntimeBackend
@@ -43,6 +48,8 @@ import local_aws.moto_models  # noqa: F401  (defines the CloudFormation models m
 from endpoint_configs.limits import hosting_instance_types
 
 __all__ = [
+    "EndpointNotFound",
+    "ModelError",
     "ModelRouter",
     "MotoFix",
     "RoutedInvocation",
@@ -190,6 +197,56 @@ def _router() -> ModelRouter | None:
         return _ROUTER[0] if _ROUTER else None
 
 
+# -- errors as the services raise them -------------------------------------------------------------
+
+
+class ModelError(ServiceException):
+    """SageMaker Runtime's ModelError (HTTP 424): the model's container answered with an error.
+
+    The fields are botocore's ``ModelError`` shape; boto3 puts them next to ``Error`` in the
+    ``ClientError``'s response (``OriginalStatusCode``, ``OriginalMessage``, ``LogStreamArn``).
+    """
+
+    code = "ModelError"
+
+    def __init__(self, account_id: str, region: str, endpoint_name: str, status: int, original: str) -> None:
+        kind = "client" if status < 500 else "server"
+        group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+        console = (
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logEventViewer:group={group}"
+        )
+        super().__init__(
+            f'Received {kind} error ({status}) from primary with message "{original}". '
+            f"See {console} in account {account_id} for more information."
+        )
+        self.original_status_code = status
+        self.original_message = original
+        self.log_stream_arn = f"arn:{get_partition(region)}:logs:{region}:{account_id}:log-group:{group}"
+
+
+class EndpointNotFound(ServiceException):
+    """SageMaker Runtime's ValidationError (HTTP 400) for an endpoint that does not exist."""
+
+    code = "ValidationError"
+
+    def __init__(self, account_id: str, endpoint_name: str) -> None:
+        super().__init__(f"Endpoint {endpoint_name} of account {account_id} not found.")
+
+
+def _require_endpoint(account_id: str, region: str, endpoint_name: str) -> FakeEndpoint:
+    """The endpoint, or :class:`EndpointNotFound` as SageMaker raises it."""
+    endpoint: FakeEndpoint | None = sagemaker_backends[account_id][region].endpoints.get(endpoint_name)
+    if endpoint is None:
+        raise EndpointNotFound(account_id, endpoint_name)
+    return endpoint
+
+
+def _invoked_endpoint_name(response: SageMakerRuntimeResponse) -> str:
+    """The endpoint an invocation names (``/endpoints/<name>/invocations``)."""
+    return str(response._get_params().get("EndpointName") or response.path.split("/")[2])
+
+
 # -- the fixes, in the order install() applies them ---------------------------------------------------
 
 
@@ -333,22 +390,26 @@ def detach_managed_policies_before_deleting_roles() -> None:
     "sagemaker-invoke-endpoint",
     "moto's InvokeEndpoint answers with a canned body; with a model router in use "
     "(`local_aws.model_routing`), the deployed model answers, naming the production variant that "
-    "served it",
+    "served it, and a model's error answer is SageMaker's ModelError (424) with `OriginalStatusCode`, "
+    "`OriginalMessage` and `LogStreamArn`",
 )
 def route_invoke_endpoint() -> None:
     """moto's ``InvokeEndpoint`` returns canned (or queued) bodies and the variant name
     ``invoked_production_variant``; SageMaker runs the model of the variant it picks. With a model
-    router (:func:`use_model_router`) that has a model for the endpoint, the model answers; a
-    container error becomes SageMaker's ModelError (424) with the original status. Otherwise moto
-    answers as before."""
+    router (:func:`use_model_router`) that has a model for an existing endpoint, the model answers;
+    a container error becomes SageMaker's :class:`ModelError` (424) with the original status and
+    message. Otherwise moto answers as before."""
     original = SageMakerRuntimeResponse.invoke_endpoint
 
     @functools.wraps(original)
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
         router = _router()
-        if router is None:
+        endpoint_name = _invoked_endpoint_name(self)
+        if (
+            router is None
+            or endpoint_name not in sagemaker_backends[self.current_account][self.region].endpoints
+        ):
             return original(self)
-        endpoint_name = self._get_params().get("EndpointName") or self.path.split("/")[2]
         raw = self.raw_body
         routed = router.invoke(
             self.current_account,
@@ -361,10 +422,10 @@ def route_invoke_endpoint() -> None:
         if routed is None:
             return original(self)
         if not routed.ok:
-            message = f'Received client error ({routed.status}) from primary with message "{routed.reason}"'
-            body = {"__type": "ModelError", "message": message, "OriginalStatusCode": routed.status}
-            # moto takes the status from the "status" header, not from the tuple's first item
-            return 424, {"status": "424", "x-amzn-ErrorType": "ModelError"}, json.dumps(body)
+            original_message = routed.body.decode(errors="replace").strip() or str(routed.reason or "")
+            raise ModelError(
+                self.current_account, self.region, endpoint_name, routed.status, original_message
+            )
         headers = {"x-Amzn-Invoked-Production-Variant": routed.variant_name}
         if routed.content_type:
             headers["Content-Type"] = routed.content_type
@@ -375,18 +436,18 @@ def route_invoke_endpoint() -> None:
 
 @moto_fix(
     "sagemaker-invoke-endpoint-async",
-    "moto's InvokeEndpointAsync accepts unknown endpoints and writes a canned result to a random "
-    "bucket; unknown endpoints get a ValidationError, and the result (the deployed model's, with a "
-    "model router) lands under the endpoint config's S3OutputPath, or S3FailurePath on failure",
+    "moto's InvokeEndpointAsync writes a canned result to a random bucket; the result (the deployed "
+    "model's, with a model router) lands under the endpoint config's S3OutputPath, or S3FailurePath on "
+    "failure",
 )
 def deliver_async_invocations_like_sagemaker() -> None:
-    """moto's ``InvokeEndpointAsync`` never checks the endpoint, never runs a model, and writes to
-    ``s3://sagemaker-output-<random>/``. SageMaker rejects an unknown endpoint with ValidationError,
-    runs the model on the request at ``InputLocation``, and writes ``<id>.out`` under the endpoint
-    config's ``S3OutputPath``, or ``<id>-error.out`` under ``S3FailurePath`` when the model fails.
-    This one wrapper does all of that: the model router's model answers when it has one, moto's
-    canned (or queued) result otherwise. An endpoint without an async output config keeps moto's
-    answer."""
+    """moto's ``InvokeEndpointAsync`` never runs a model, and writes to
+    ``s3://sagemaker-output-<random>/``. SageMaker runs the model on the request at
+    ``InputLocation``, and writes ``<id>.out`` under the endpoint config's ``S3OutputPath``, or
+    ``<id>-error.out`` under ``S3FailurePath`` when the model fails. This one wrapper does that: the
+    model router's model answers when it has one, moto's canned (or queued) result otherwise. An
+    unknown endpoint is :class:`EndpointNotFound` (see ``sagemaker-runtime-unknown-endpoints``); an
+    endpoint without an async output config keeps moto's answer."""
     original = SageMakerRuntimeBackend.invoke_endpoint_async
 
     @functools.wraps(original)
@@ -394,11 +455,7 @@ def deliver_async_invocations_like_sagemaker() -> None:
         self: SageMakerRuntimeBackend, endpoint_name: str, input_location: str
     ) -> tuple[str, str]:
         sagemaker = sagemaker_backends[self.account_id][self.region_name]
-        endpoint = sagemaker.endpoints.get(endpoint_name)
-        if endpoint is None:
-            raise SageMakerValidationError(
-                message=f"Endpoint {endpoint_name} of account {self.account_id} not found."
-            )
+        endpoint = _require_endpoint(self.account_id, self.region_name, endpoint_name)
         config = sagemaker.endpoint_configs[endpoint.endpoint_config_name]
         output = (config.async_inference_config or {}).get("OutputConfig") or {}
         if not output.get("S3OutputPath"):
@@ -422,6 +479,142 @@ def deliver_async_invocations_like_sagemaker() -> None:
         return output_location, failure_location
 
     SageMakerRuntimeBackend.invoke_endpoint_async = invoke_endpoint_async  # type: ignore[method-assign]
+
+
+@moto_fix(
+    "sagemaker-runtime-unknown-endpoints",
+    "moto's InvokeEndpoint answers `body` for an endpoint that does not exist, and its "
+    "InvokeEndpointAsync error has the code ValidationException; both raise SageMaker's "
+    "ValidationError (400) with the message `Endpoint X of account Y not found`",
+)
+def reject_unknown_endpoints() -> None:
+    """moto's ``InvokeEndpoint`` never looks the endpoint up, so a mistyped name gets a canned
+    ``b'body'``; SageMaker answers ``ValidationError`` (400) "Endpoint X of account Y not found.", the
+    code botocore's SageMaker Runtime model names (moto's own SageMaker error says
+    ValidationException). Both invocation APIs check the endpoint first, with or without a model
+    router."""
+    for name in ("invoke_endpoint", "invoke_endpoint_async"):
+        original = getattr(SageMakerRuntimeResponse, name)
+
+        def checked(self: SageMakerRuntimeResponse, original: Callable[..., Any] = original) -> Any:
+            _require_endpoint(self.current_account, self.region, _invoked_endpoint_name(self))
+            return original(self)
+
+        setattr(SageMakerRuntimeResponse, name, functools.wraps(original)(checked))
+
+
+def _stack_to_delete(backend: CloudFormationBackend, name_or_stack_id: str) -> Stack | None:
+    """The live stack DeleteStack names, by id or by name (None: DeleteStack does nothing)."""
+    if name_or_stack_id in backend.stacks:
+        stack: Stack = backend.stacks[name_or_stack_id]
+        return stack
+    return next((s for s in backend.stacks.values() if s.name == name_or_stack_id), None)
+
+
+def _protected(stack: Stack) -> bool:
+    return str(stack.enable_termination_protection).lower() == "true"
+
+
+@moto_fix(
+    "cloudformation-termination-protection",
+    "moto keeps a stack's EnableTerminationProtection but deletes protected stacks and lacks "
+    "UpdateTerminationProtection; DeleteStack of a protected stack raises ValidationError "
+    '"Stack [X] cannot be deleted while TerminationProtection is enabled", and '
+    "UpdateTerminationProtection turns it on or off",
+)
+def honour_termination_protection() -> None:
+    """moto stores ``EnableTerminationProtection`` from CreateStack and reports it, but DeleteStack
+    deletes the stack anyway, and ``UpdateTerminationProtection`` (which ``cdk deploy`` calls when a
+    stack's setting changes) is not implemented. CloudFormation refuses with ValidationError and
+    lets the setting be changed."""
+    original_delete = CloudFormationBackend.delete_stack
+
+    @functools.wraps(original_delete)
+    def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
+        stack = _stack_to_delete(self, name_or_stack_id)
+        if stack is not None and _protected(stack):
+            raise CloudFormationValidationError(
+                message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled"
+            )
+        original_delete(self, name_or_stack_id)
+
+    def update_termination_protection(self: CloudFormationResponse) -> ActionResult:
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = (
+            str(self._get_param("EnableTerminationProtection")).lower() == "true"
+        )
+        return ActionResult({"StackId": stack.stack_id})
+
+    CloudFormationBackend.delete_stack = delete_stack  # type: ignore[method-assign]
+    CloudFormationResponse.update_termination_protection = update_termination_protection  # type: ignore[attr-defined]
+
+
+def _imported_names(template: Any) -> Iterator[str]:
+    """The export names a template imports by a literal name (``{"Fn::ImportValue": "name"}``, as
+    the CDK writes them)."""
+    if isinstance(template, dict):
+        for key, value in template.items():
+            if key == "Fn::ImportValue" and isinstance(value, str):
+                yield value
+            else:
+                yield from _imported_names(value)
+    elif isinstance(template, list):
+        for item in template:
+            yield from _imported_names(item)
+
+
+def _importers(backend: CloudFormationBackend, export_name: str) -> list[str]:
+    """Names of the live stacks that import ``export_name``, in creation order."""
+    return [
+        stack.name
+        for stack in backend.stacks.values()
+        if stack.status != "DELETE_COMPLETE" and export_name in set(_imported_names(stack.template_dict))
+    ]
+
+
+@moto_fix(
+    "cloudformation-export-imports",
+    "moto deletes a stack whose exports other stacks still import, and lacks ListImports; "
+    "DeleteStack is accepted but the stack stays as it was, with a stack event whose reason is "
+    '"Delete canceled. Cannot delete export X as it is in use by Y.", and ListImports names the '
+    "importing stacks",
+)
+def refuse_deleting_exports_in_use() -> None:
+    """moto resolves ``Fn::ImportValue`` once, at creation, and forgets the import: deleting the
+    exporting stack succeeds and leaves importers pointing at nothing, and ``ListImports`` is not
+    implemented. CloudFormation accepts the DeleteStack call, then cancels the deletion of a stack
+    whose export another stack imports: the stack keeps its status and an event gives the reason
+    (https://repost.aws/knowledge-center/cloudformation-stack-export-name-error). The importers
+    are found in the live stacks' templates."""
+    original_delete = CloudFormationBackend.delete_stack
+
+    @functools.wraps(original_delete)
+    def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
+        stack = _stack_to_delete(self, name_or_stack_id)
+        for export in stack.exports if stack is not None else []:
+            importers = [name for name in _importers(self, export.name) if stack and name != stack.name]
+            if stack is not None and importers:
+                in_use_by = " and ".join(importers)
+                stack._add_stack_event(
+                    stack.status,
+                    resource_status_reason=(
+                        f"Delete canceled. Cannot delete export {export.name} as it is in use by {in_use_by}."
+                    ),
+                )
+                return
+        original_delete(self, name_or_stack_id)
+
+    def list_imports(self: CloudFormationResponse) -> ActionResult:
+        export_name = self._get_param("ExportName")
+        importers = _importers(self.cloudformation_backend, export_name)
+        if not importers:
+            raise CloudFormationValidationError(
+                message=f"Export '{export_name}' is not imported by any stack."
+            )
+        return ActionResult({"Imports": importers})
+
+    CloudFormationBackend.delete_stack = delete_stack  # type: ignore[method-assign]
+    CloudFormationResponse.list_imports = list_imports  # type: ignore[attr-defined]
 
 
 def _run_model(

@@ -2,7 +2,10 @@
 
 One launcher per project folder: its process id and port are kept in ``.local-aws/server.json``
 (ignored by git), guarded by an exclusive lock, and removed when it stops. Nothing is written
-outside ``.local-aws/``; moto keeps its state in memory, so stopping the server forgets everything.
+outside ``.local-aws/``; moto keeps its state in memory, and the model artifacts unpacked for
+invocations (``.local-aws/artifacts/``) are removed when the server stops (also when
+:func:`stop_running` has to kill it), so stopping the server forgets everything. The log
+(``server.log``) stays, for reading after the fact.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -29,6 +33,8 @@ from local_aws.model_routing import LocalModels, route_invocations
 from local_aws.moto_fixes import install
 
 STATE_DIR = Path(__file__).resolve().parents[1] / ".local-aws"
+ARTIFACTS = "artifacts"
+"""Folder of ``STATE_DIR`` where the model artifacts of deployed endpoints are unpacked, per run."""
 DEFAULT_PORT = 4566
 HOST = "127.0.0.1"
 ACCOUNT_ID = "123456789012"
@@ -108,7 +114,7 @@ def _answers(state: ServerState) -> bool:
         return False
 
 
-def _check_port_free(port: int) -> None:
+def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # as the server itself will: a port left in TIME_WAIT by a stopped server is free
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -116,10 +122,27 @@ def _check_port_free(port: int) -> None:
             probe.bind((HOST, port))
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise LocalAwsError(
-                    f"port {port} on {HOST} is already in use; stop what uses it or pass --port"
-                ) from None
+                return False
             raise
+    return True
+
+
+def check_port_free(port: int) -> None:
+    """Raise :class:`LocalAwsError` naming the port and the make variable that changes it, with a
+    free port to try, when ``port`` is in use on loopback."""
+    if _port_is_free(port):
+        return
+    other = next((p for p in range(port + 1, min(port + 50, 65536)) if _port_is_free(p)), port + 1)
+    raise LocalAwsError(
+        f"port {port} on {HOST} is in use: stop what holds it or choose another with "
+        f"make deploy-local LOCAL_AWS_PORT={other} (python -m local_aws start --port {other})"
+    )
+
+
+def forget_run(state_dir: Path = STATE_DIR) -> None:
+    """Remove what a run of the server leaves in ``state_dir``: its state file and unpacked artifacts."""
+    _state_file(state_dir).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / ARTIFACTS, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -144,11 +167,12 @@ def serve(
 ) -> None:
     """Run the local AWS in this process until SIGINT or SIGTERM; clean up on the way out."""
     with _exclusive_lock(state_dir):
-        _check_port_free(port)
+        check_port_free(port)
+        forget_run(state_dir)  # what a killed run left behind
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         install()
-        models = LocalModels(state_dir / "artifacts")
+        models = LocalModels(state_dir / ARTIFACTS)
         route_invocations(models)
         server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
         server.start()
@@ -165,14 +189,16 @@ def serve(
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            route_invocations(None)
             models.close()
             server.stop()
-            state_path.unlink(missing_ok=True)
+            forget_run(state_dir)
             print("local AWS stopped", flush=True)
 
 
 def stop_running(state_dir: Path = STATE_DIR, timeout: float = 20) -> bool:
-    """Stop the running launcher; False when none runs."""
+    """Stop the running launcher and remove what its run left (:func:`forget_run`); False when none
+    runs."""
     state = read_state(state_dir)
     if state is None:
         return False
@@ -182,5 +208,7 @@ def stop_running(state_dir: Path = STATE_DIR, timeout: float = 20) -> bool:
         time.sleep(0.1)
     if _alive(state.pid):
         os.kill(state.pid, signal.SIGKILL)
-    _state_file(state_dir).unlink(missing_ok=True)
+        while _alive(state.pid) and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+    forget_run(state_dir)
     return True

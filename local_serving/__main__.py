@@ -6,12 +6,14 @@ async 1 GB; see ``endpoint_configs.limits``).
 Prints ``listening on http://127.0.0.1:<port>`` once bound (``/ping`` answers 503 until the model is
 loaded, then 200) and serves until Ctrl-C or SIGTERM, then stops cleanly (exit status 0) and removes
 a temporary extraction of a ``model.tar.gz``. Exit status 1 if the artifact is unusable or the model
-fails to load, 2 for bad arguments.
+fails to load, or the port is in use (one line naming the port and ``make serve-local PORT=``),
+2 for bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -58,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port_in_use(port: int) -> str:
+    other = port + 1 if port < 65535 else 8080
+    return (
+        f"error: port {port} on 127.0.0.1 is in use: stop what holds it or choose another with "
+        f"make serve-local PORT={other} (python -m local_serving --port {other})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted; return the process exit status."""
     args = _parser().parse_args(argv)
@@ -88,7 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop.wait(0.2)
         print("stopping", flush=True)
         return 0
-    except (ArtifactError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(_port_in_use(args.port), file=sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ArtifactError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:

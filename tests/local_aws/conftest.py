@@ -1,15 +1,22 @@
-"""Shared kit for the local AWS tests: fake credentials, moto with our fixes, a stub model artifact."""
+"""Shared kit for the local AWS tests: fake credentials, moto with our fixes (in-process, or as a
+server on loopback), a stub model artifact."""
 
 from __future__ import annotations
 
+import os
 import tarfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from local_aws import install
+from local_aws.server import ServerState
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -71,3 +78,36 @@ def stub_artifact(directory: Path) -> Path:
         for child in sorted(source.iterdir()):
             tar.add(child, arcname=child.name)
     return archive
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[ServerState]:
+    """moto's server with every fix, in this process on a free loopback port, as the local AWS
+    runs it; the state names this process, so the deploy driver can be pointed at it."""
+    install()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield ServerState(pid=os.getpid(), port=server.get_host_and_port()[1])
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def local_aws(moto_server: ServerState) -> ServerState:
+    """The module's moto server, emptied for this test."""
+    request = urllib.request.Request(f"{moto_server.url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    return moto_server
+
+
+def local_client(service: str, state: ServerState) -> Any:
+    """A boto3 client of ``state``'s server, with dummy keys."""
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=state.url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )

@@ -1,18 +1,22 @@
 """The whole local flow once, with the real cdk CLI: start the local AWS, deploy, call the real
-model, deploy again (no changes), deploy async (result in the output prefix), destroy, stop.
+model (and a request it rejects: SageMaker's ModelError), deploy again (no changes), deploy async
+(result in the output prefix), destroy every stack, stop (the unpacked artifacts go too).
 Plus the launcher's bad input: a second launcher, a busy port, deploying with none running."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from local_aws.server import STATE_DIR, read_state
+from local_aws.server import ARTIFACTS, STATE_DIR, read_state
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -64,6 +68,27 @@ def test_deploy_calls_the_real_model_and_shows_what_exists(local_aws: int) -> No
         assert row in deployed.stdout
 
 
+def test_a_request_the_handler_rejects_is_sagemakers_model_error(local_aws: int) -> None:
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{local_aws}",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(
+            EndpointName="minilm-embeddings-dev-realtime",
+            Body=b'{"inputs": []}',
+            ContentType="application/json",
+        )
+    response = raised.value.response
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("ModelError", 424)
+    assert response["OriginalStatusCode"] == 400
+    assert response["OriginalMessage"]
+    assert "Received client error (400) from primary" in response["Error"]["Message"]
+
+
 def test_second_deploy_reports_no_changes(local_aws: int) -> None:
     again = _local_aws("deploy", "--env", "dev")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -80,12 +105,14 @@ def test_async_result_lands_in_the_configured_output_prefix(local_aws: int) -> N
     assert "/async/output/" in answer
 
 
-def test_destroy_removes_the_stacks(local_aws: int) -> None:
-    destroyed = _local_aws("destroy", "--env", "dev", "--endpoint-type", "async")
+def test_destroy_removes_every_stack_of_the_environment(local_aws: int) -> None:
+    # GIVEN dev deployed as realtime and as async (the tests above)
+    destroyed = _local_aws("destroy", "--env", "dev")
     assert destroyed.returncode == 0, destroyed.stderr[-3000:]
-    output = destroyed.stdout + destroyed.stderr
-    assert "minilm-embeddings-dev-async: destroyed" in output
-    assert "minilm-embeddings-dev-stateful: destroyed" in output
+    lines = destroyed.stdout.splitlines()
+    gone = [line.removesuffix(": destroyed") for line in lines if line.endswith(": destroyed")]
+    assert sorted(gone[:-1]) == ["minilm-embeddings-dev-async", "minilm-embeddings-dev-realtime"]
+    assert gone[-1] == "minilm-embeddings-dev-stateful"
 
 
 def test_busy_port_is_reported(local_aws: int) -> None:
@@ -95,12 +122,14 @@ def test_busy_port_is_reported(local_aws: int) -> None:
         port = busy.getsockname()[1]
         # stop the module's launcher first: the lock would be reported before the port
         assert _local_aws("stop", timeout=60).returncode == 0
+        assert not (STATE_DIR / ARTIFACTS).exists()  # stopping forgets the unpacked model artifacts
         refused = _local_aws("start", "--port", str(port), timeout=60)
     assert refused.returncode == 1
-    assert (
-        refused.stderr
-        == f"error: port {port} on 127.0.0.1 is already in use; stop what uses it or pass --port\n"
-    )
+    assert re.fullmatch(
+        rf"error: port {port} on 127\.0\.0\.1 is in use: stop what holds it or choose another with "
+        r"make deploy-local LOCAL_AWS_PORT=(\d+) \(python -m local_aws start --port \1\)\n",
+        refused.stderr,
+    ), refused.stderr
     assert not (STATE_DIR / "server.json").exists()
 
 

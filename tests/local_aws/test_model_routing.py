@@ -180,7 +180,31 @@ def test_an_endpoint_in_another_partition_reads_its_artifact_from_that_partition
     assert json.loads(response["Body"].read()) == {"handler": "stub", "bytes": 20}
 
 
-def test_an_unknown_endpoint_still_gets_motos_answer(models: LocalModels) -> None:
-    response = invoke("no-such-endpoint", b"{}")
+def test_a_model_error_reaches_boto3_as_sagemakers_model_error(models: LocalModels) -> None:
+    # GIVEN a deployed model that fails on the body "fail"
+    # WHEN it is invoked with that body
+    with pytest.raises(ClientError) as raised:
+        invoke("realtime", b"fail")
+    # THEN boto3 raises ModelError (424) with every field of botocore's ModelError shape
+    response = raised.value.response
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] >= 400
+    assert "refuses 'fail'" in response["OriginalMessage"]
+    assert response["LogStreamArn"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/realtime"
+    )
+    assert response["Error"]["Message"].startswith(
+        f"Received server error ({response['OriginalStatusCode']})"
+    )
 
-    assert response["Body"].read() == b"body"
+
+def test_an_unknown_endpoint_is_a_validation_error_with_a_model_router_too(models: LocalModels) -> None:
+    with pytest.raises(ClientError) as raised:
+        invoke("no-such-endpoint", b"{}")
+
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert (
+        raised.value.response["Error"]["Message"]
+        == "Endpoint no-such-endpoint of account 123456789012 not found."
+    )

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -375,3 +376,121 @@ def test_async_invocation_of_an_unknown_endpoint_is_rejected(aws: None) -> None:
     runtime = boto3.client("sagemaker-runtime", region_name=REGION)
     with pytest.raises(ClientError, match="Endpoint no-such-endpoint of account 123456789012 not found"):
         runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b-1/in.json")
+
+
+# -- sagemaker-runtime-unknown-endpoints ----------------------------------------------------------------
+
+
+def test_fix_sagemaker_runtime_unknown_endpoints_invoke_endpoint_raises_validation_error(aws: None) -> None:
+    # GIVEN no endpoint named no-such-endpoint
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    # WHEN it is invoked
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"{}", ContentType="application/json")
+    # THEN SageMaker's ValidationError, not a canned body
+    error = raised.value.response
+    assert error["Error"] == {
+        "Code": "ValidationError",
+        "Message": f"Endpoint no-such-endpoint of account {ACCOUNT_ID} not found.",
+    }
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_fix_sagemaker_runtime_unknown_endpoints_invoke_endpoint_async_raises_validation_error(
+    aws: None,
+) -> None:
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b-1/in.json")
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+# -- cloudformation-termination-protection and cloudformation-export-imports ---------------------------
+
+
+def _exporting_stack(cloudformation: Any, name: str, *, protected: bool = False) -> None:
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"TopicArn": {"Value": {"Ref": "Topic"}, "Export": {"Name": f"{name}-topic-arn"}}},
+    }
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=json.dumps(template), EnableTerminationProtection=protected
+    )
+
+
+def _importing_stack(cloudformation: Any, name: str, export_name: str) -> None:
+    template = {
+        "Resources": {
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"Tags": [{"Key": "topic", "Value": {"Fn::ImportValue": export_name}}]},
+            }
+        }
+    }
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+
+def _live_stacks(cloudformation: Any) -> list[str]:
+    return sorted(s["StackName"] for s in cloudformation.describe_stacks()["Stacks"])
+
+
+def test_fix_cloudformation_termination_protection_refuses_to_delete_a_protected_stack(aws: None) -> None:
+    # GIVEN a stack created with termination protection
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    _exporting_stack(cloudformation, "kept", protected=True)
+    # WHEN it is deleted
+    with pytest.raises(ClientError) as raised:
+        cloudformation.delete_stack(StackName="kept")
+    # THEN CloudFormation's refusal, and the stack is still there
+    assert raised.value.response["Error"] == {
+        "Code": "ValidationError",
+        "Message": "Stack [kept] cannot be deleted while TerminationProtection is enabled",
+        "Type": "Sender",
+    }
+    assert _live_stacks(cloudformation) == ["kept"]
+
+
+def test_fix_cloudformation_termination_protection_turned_off_lets_the_stack_be_deleted(aws: None) -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    _exporting_stack(cloudformation, "kept", protected=True)
+
+    cloudformation.update_termination_protection(StackName="kept", EnableTerminationProtection=False)
+
+    assert (
+        cloudformation.describe_stacks(StackName="kept")["Stacks"][0]["EnableTerminationProtection"] is False
+    )
+    cloudformation.delete_stack(StackName="kept")
+    assert _live_stacks(cloudformation) == []
+
+
+def test_fix_cloudformation_export_imports_refuses_to_delete_an_export_in_use(aws: None) -> None:
+    # GIVEN a stack whose export two other stacks import
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    _exporting_stack(cloudformation, "base")
+    _importing_stack(cloudformation, "user-a", "base-topic-arn")
+    _importing_stack(cloudformation, "user-b", "base-topic-arn")
+    # WHEN the exporting stack is deleted (CloudFormation accepts the call)
+    cloudformation.delete_stack(StackName="base")
+    # THEN the deletion is canceled: the stack keeps its status, its newest event names the export
+    # and its importers, and nothing is deleted
+    (stack,) = cloudformation.describe_stacks(StackName="base")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    newest = cloudformation.describe_stack_events(StackName="base")["StackEvents"][0]
+    assert newest["ResourceStatusReason"] == (
+        "Delete canceled. Cannot delete export base-topic-arn as it is in use by user-a and user-b."
+    )
+    assert cloudformation.list_imports(ExportName="base-topic-arn")["Imports"] == ["user-a", "user-b"]
+    assert _live_stacks(cloudformation) == ["base", "user-a", "user-b"]
+
+
+def test_an_export_no_longer_imported_is_deleted_with_its_stack(aws: None) -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    _exporting_stack(cloudformation, "base")
+    _importing_stack(cloudformation, "user-a", "base-topic-arn")
+
+    cloudformation.delete_stack(StackName="user-a")
+    cloudformation.delete_stack(StackName="base")
+
+    assert _live_stacks(cloudformation) == []
+    assert cloudformation.list_exports()["Exports"] == []
