@@ -60,6 +60,8 @@ class AsyncEndpoint(EndpointSettings):
     """An asynchronous endpoint: requests queue in S3 (payload up to 1 GB, up to 1 h each),
     results land in S3 with SNS notifications, and the fleet can scale to zero when idle."""
 
+    MAX_PAYLOAD_MB = limits.ASYNC_MAX_PAYLOAD_MB
+
     type: Literal["async"]
     variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")
     instance_type: InstanceType = Field(description="ml.<family>.<size> from the hosting list.")

@@ -108,6 +108,8 @@ class DataCapture(StrictModel):
 class RealtimeEndpoint(EndpointSettings):
     """A real-time endpoint: steady traffic, low latency; payload up to 6 MB, 60 s per request."""
 
+    MAX_PAYLOAD_MB = limits.REALTIME_MAX_PAYLOAD_MB
+
     type: Literal["realtime"]
     variants: list[InstanceVariant] = Field(
         min_length=int(limits.PRODUCTION_VARIANTS.low),

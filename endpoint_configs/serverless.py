@@ -57,6 +57,8 @@ class ServerlessEndpoint(EndpointSettings):
     VPC_UNSUPPORTED = f"Serverless endpoints cannot run in a VPC: {EXCLUSIONS_DOC}"
     NETWORK_ISOLATION_UNSUPPORTED = f"Serverless endpoints do not support network isolation: {EXCLUSIONS_DOC}"
 
+    MAX_PAYLOAD_MB = limits.SERVERLESS_MAX_PAYLOAD_MB
+
     type: Literal["serverless"]
     variant_name: SageMakerName = Field(default="AllTraffic", description="Default: AllTraffic.")
     memory_size_mb: int = Field(description="1024-6144 in steps of 1024.")

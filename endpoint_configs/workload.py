@@ -21,6 +21,8 @@ from endpoint_configs.guardrails import DeploymentGuardrails
 class WorkloadBlock(StrictModel):
     """Base of every workload block (one per kind in an environment's ``endpoints`` list)."""
 
+    MAX_PAYLOAD_MB: ClassVar[int]
+    """The request payload limit of the kind, from ``limits``."""
     VPC_UNSUPPORTED: ClassVar[str | None] = None
     """Why the kind cannot run in a VPC (with an AWS doc link), or None when it can."""
     NETWORK_ISOLATION_UNSUPPORTED: ClassVar[str | None] = None

@@ -22,10 +22,11 @@ from moto.s3.models import s3_backends
 from moto.sagemaker.models import FakeEndpointConfig, sagemaker_backends
 from moto.utilities.utils import get_partition
 
+from endpoint_configs import limits
 from local_aws.moto_fixes import RoutedInvocation, install, use_model_router
-from local_serving import LocalModelServer, payload_limit_bytes
+from local_serving import LocalModelServer
 
-__all__ = ["LocalModels", "chosen_variant", "endpoint_kind", "route_invocations"]
+__all__ = ["LocalModels", "chosen_variant", "payload_limit", "route_invocations"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +41,15 @@ def chosen_variant(config: FakeEndpointConfig) -> dict[str, Any]:
     return max(variants, key=lambda variant: float(variant.get("InitialVariantWeight", 1.0)))
 
 
-def endpoint_kind(config: FakeEndpointConfig, variant: dict[str, Any]) -> str:
-    """The endpoint's kind, which sets its payload limit.
-
-    ``serverless`` when the variant has a ServerlessConfig, ``async`` when the config has an
-    AsyncInferenceConfig, else ``realtime``.
-    """
+def payload_limit(config: FakeEndpointConfig, variant: dict[str, Any]) -> int:
+    """The request payload limit SageMaker applies to this deployed endpoint, in bytes: a serverless
+    variant's, an asynchronous config's, or else the real-time one."""
+    megabytes = limits.REALTIME_MAX_PAYLOAD_MB
     if variant.get("ServerlessConfig"):
-        return "serverless"
-    if config.async_inference_config:
-        return "async"
-    return "realtime"
+        megabytes = limits.SERVERLESS_MAX_PAYLOAD_MB
+    elif config.async_inference_config:
+        megabytes = limits.ASYNC_MAX_PAYLOAD_MB
+    return megabytes * 1024 * 1024
 
 
 class LocalModels:
@@ -86,9 +85,8 @@ class LocalModels:
         server = self._server(account_id, region, endpoint_name, variant)
         if server is None:
             return None
-        kind = endpoint_kind(config, variant)
         result = server.invoke(
-            body, content_type=content_type, accept=accept, max_payload_bytes=payload_limit_bytes(kind)
+            body, content_type=content_type, accept=accept, max_payload_bytes=payload_limit(config, variant)
         )
         return RoutedInvocation(
             variant_name=str(variant["VariantName"]),

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from local_serving.artifact import ArtifactError
-from local_serving.server import PAYLOAD_LIMITS_BYTES, LocalModelServer
+from local_serving.server import MAX_PAYLOAD_BYTES, PAYLOAD_LIMITS_BYTES, LocalModelServer
 
 logger = logging.getLogger("local_serving")
 
@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--endpoint-kind",
         choices=list(PAYLOAD_LIMITS_BYTES),
-        default="realtime",
-        help="the endpoint kind whose request payload limit applies (default: realtime, 6 MB)",
+        default=None,
+        help="the workload kind whose request payload limit applies (default: the real-time 6 MB)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.artifact,
         port=args.port,
         environment=dict(args.env),
-        max_payload_bytes=PAYLOAD_LIMITS_BYTES[args.endpoint_kind],
+        max_payload_bytes=PAYLOAD_LIMITS_BYTES.get(args.endpoint_kind, MAX_PAYLOAD_BYTES),
     )
     try:
         server.start(wait=False)

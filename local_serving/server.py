@@ -36,7 +36,8 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from urllib.parse import urlsplit
 
-from endpoint_configs.limits import ASYNC_MAX_PAYLOAD_MB, REALTIME_MAX_PAYLOAD_MB, SERVERLESS_MAX_PAYLOAD_MB
+from endpoint_configs import WORKLOAD_BLOCKS
+from endpoint_configs.limits import REALTIME_MAX_PAYLOAD_MB
 from local_serving.artifact import PreparedArtifact, prepare_artifact
 from local_serving.toolkit import InvocationResult, ToolkitInferenceService
 
@@ -45,14 +46,10 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 _MB = 1024 * 1024
 PAYLOAD_LIMITS_BYTES: Mapping[str, int] = MappingProxyType(
-    {
-        "realtime": REALTIME_MAX_PAYLOAD_MB * _MB,
-        "serverless": SERVERLESS_MAX_PAYLOAD_MB * _MB,
-        "async": ASYNC_MAX_PAYLOAD_MB * _MB,
-    }
+    {block.kind(): block.MAX_PAYLOAD_MB * _MB for block in WORKLOAD_BLOCKS}
 )
-"""SageMaker's request payload limit in bytes, by endpoint kind (from ``endpoint_configs.limits``)."""
-MAX_PAYLOAD_BYTES = PAYLOAD_LIMITS_BYTES["realtime"]
+"""SageMaker's request payload limit in bytes, by workload kind (each config block's limit)."""
+MAX_PAYLOAD_BYTES = REALTIME_MAX_PAYLOAD_MB * _MB
 """SageMaker real-time inference's request payload limit (6 MB): the server's default."""
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 """A rejected body up to this size is read and discarded, so the client can read the 413 cleanly."""
@@ -61,7 +58,7 @@ _TEXT = "text/plain; charset=utf-8"
 
 
 def payload_limit_bytes(endpoint_kind: str) -> int:
-    """The request payload limit of ``realtime``, ``serverless`` or ``async`` endpoints, in bytes."""
+    """The request payload limit of a workload kind's endpoints, in bytes."""
     try:
         return PAYLOAD_LIMITS_BYTES[endpoint_kind]
     except KeyError:

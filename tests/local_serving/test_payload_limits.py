@@ -93,7 +93,7 @@ def test_a_7_mb_body_is_served_at_the_async_limit_and_the_server_keeps_its_own(
 
 
 def test_the_cli_takes_the_endpoint_kind_whose_limit_applies() -> None:
-    assert _parser().parse_args(["--artifact", "a"]).endpoint_kind == "realtime"
+    assert _parser().parse_args(["--artifact", "a"]).endpoint_kind is None  # the real-time 6 MB
     assert _parser().parse_args(["--artifact", "a", "--endpoint-kind", "async"]).endpoint_kind == "async"
     with pytest.raises(SystemExit):
         _parser().parse_args(["--artifact", "a", "--endpoint-kind", "batch"])
