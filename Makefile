@@ -26,7 +26,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install synth validate validate-env test lint schema catalogs deploy diff bench clean checkov-lock package upload serve-local \
-	local-aws local-aws-stop deploy-local destroy-local destroy
+	local-aws local-aws-stop deploy-local destroy-local destroy invoke
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -87,6 +87,13 @@ lint: $(VENV)/.installed  ## ruff + mypy --strict
 deploy-local: install validate-env  ## deploy ENV/ENDPOINT_TYPE to a local AWS (no account needed) and call it
 	$(PY) -m local_aws start --detach --port $(LOCAL_AWS_PORT)
 	$(PY) -m local_aws deploy --env $(ENV) --endpoint-type $(ENDPOINT_TYPE)
+
+# BODY and FILE reach the command through the environment ("$$BODY"), so any quotes in them survive.
+invoke: $(VENV)/.installed  ## call ENV/ENDPOINT_TYPE's deployed endpoint: BODY='{"inputs": ["hi"]}' or FILE=; LOCAL=1: the local AWS
+	$(PY) -m endpoint_client invoke --env $(ENV) $(if $(FILE),--file "$$FILE",--body "$$BODY") $(strip \
+		$(ENDPOINT_TYPE_FLAG) $(if $(CONTENT_TYPE),--content-type "$(CONTENT_TYPE)") \
+		$(if $(ACCEPT),--accept "$(ACCEPT)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+		$(if $(filter 1,$(LOCAL)),--local-aws))
 
 destroy-local: $(VENV)/.installed  ## delete every stack of ENV from the local AWS, then stop it
 	$(PY) -m local_aws destroy --env $(ENV)

@@ -21,16 +21,8 @@ import time
 from botocore.exceptions import BotoCoreError, ClientError
 
 from endpoint_configs import ConfigError
-from local_aws.server import (
-    DEFAULT_PORT,
-    STATE_DIR,
-    LocalAwsError,
-    _answers,
-    check_port_free,
-    read_state,
-    serve,
-    stop_running,
-)
+from local_aws.server import check_port_free, serve, stop_running
+from local_aws.state import DEFAULT_PORT, STATE_DIR, LocalAwsError, _answers, read_state
 
 START_TIMEOUT_SECONDS = 60
 

@@ -29,10 +29,11 @@ from botocore.exceptions import (
 from rich.console import Console
 from rich.table import Table
 
+from endpoint_client import AwsClients, InvocationError, NotDeployedError, invoke_workload
 from endpoint_configs import EnvironmentConfig, load_environment_config, resolve_endpoint_type
 from endpoint_configs.naming import STATEFUL_PURPOSE
-from local_aws.server import ACCOUNT_ID, LocalAwsError, ServerState, require_running
-from stacks.registry import WORKLOAD_KINDS, Invocation
+from local_aws.state import ACCOUNT_ID, LocalAwsError, ServerState, require_running
+from stacks.registry import WORKLOAD_KINDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
@@ -196,38 +197,25 @@ def explain(error: BotoCoreError | ClientError, *, env: str) -> str:
 
 def _invoke(state: ServerState, config: EnvironmentConfig, kind: str) -> str:
     """Call the deployed workload the way its kind is invoked, with the sample request."""
-    region = config.region
-    endpoint_name = config.endpoint_name(kind)
-    runtime = _client("sagemaker-runtime", state, region)
-    payload = json.dumps(SAMPLE_REQUEST).encode()
-    invocation = WORKLOAD_KINDS[kind].invocation
-    if invocation is Invocation.SYNCHRONOUS:
-        response = runtime.invoke_endpoint(
-            EndpointName=endpoint_name, Body=payload, ContentType="application/json"
+    try:
+        result = invoke_workload(
+            AwsClients.local(state.url, config.region),
+            config,
+            kind,
+            json.dumps(SAMPLE_REQUEST).encode(),
+            "application/json",
+            timeout_seconds=300,
         )
-        return _describe_answer(response["Body"].read())
-    if invocation is not Invocation.ASYNCHRONOUS:
-        return f"not invoked: {kind} runs as {invocation.value}"
-    bucket, prefix = async_input_location(_client("cloudformation", state, region), config, kind)
-    key = f"{prefix}deploy-local-{int(time.time())}.json"
-    s3 = _client("s3", state, region)
-    s3.put_object(Bucket=bucket, Key=key, Body=payload, ContentType="application/json")
-    response = runtime.invoke_endpoint_async(EndpointName=endpoint_name, InputLocation=f"s3://{bucket}/{key}")
-    output_bucket, _, output_key = response["OutputLocation"].removeprefix("s3://").partition("/")
-    body = s3.get_object(Bucket=output_bucket, Key=output_key)["Body"].read()
-    return f"{_describe_answer(body)} (result at {response['OutputLocation']})"
-
-
-def async_input_location(cloudformation: Any, config: EnvironmentConfig, kind: str) -> tuple[str, str]:
-    """Bucket and key prefix for requests, as the deployed stack publishes them: its ``InputPath``
-    output, or its ``InputPrefix`` output in the environment's bucket (the stateful export)."""
-    stack = cloudformation.describe_stacks(StackName=config.stack_name(kind))["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    if "InputPath" in outputs:
-        bucket, _, prefix = outputs["InputPath"].removeprefix("s3://").partition("/")
-        return bucket, prefix
-    exports = {e["Name"]: e["Value"] for e in cloudformation.list_exports()["Exports"]}
-    return exports[config.stateful_exports.bucket_name], outputs["InputPrefix"]
+    except NotDeployedError as error:
+        raise LocalAwsError(
+            f"{error} on the local AWS: deploy it first with make deploy-local ENV={config.environment}"
+        ) from None
+    except InvocationError as error:
+        raise LocalAwsError(str(error)) from None
+    if not result.succeeded:
+        raise LocalAwsError(f"the sample request failed; SageMaker wrote {result.result_location}")
+    where = f" (result at {result.result_location})" if result.result_location else ""
+    return f"{_describe_answer(result.body)}{where}"
 
 
 def _describe_answer(body: bytes) -> str:

@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from local_aws import install
-from local_aws.server import ServerState
+from local_aws.moto_fixes import install
+from local_aws.state import ServerState
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local_aws.server import ARTIFACTS, STATE_DIR, read_state
+from local_aws.state import ARTIFACTS, STATE_DIR, read_state
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 from endpoint_configs import EnvironmentConfig, load_environment_config
 from local_aws import __main__ as cli
 from local_aws import deploy
-from local_aws.server import ServerState
+from local_aws.state import ServerState
 from tests.local_aws.conftest import local_client
 
 DEV = load_environment_config("dev")

@@ -26,7 +26,8 @@ from endpoint_configs import load_environment_config
 from local_aws import __main__ as cli
 from local_aws import deploy
 from local_aws.moto_fixes import RoutedInvocation, use_model_router
-from local_aws.server import ARTIFACTS, ServerState, stop_running
+from local_aws.server import stop_running
+from local_aws.state import ARTIFACTS, ServerState
 from tests.local_aws.conftest import IMAGE, ROLE_ARN, local_client
 
 HANDLER_400 = b'{"error": "inputs must be a non-empty list"}'
@@ -166,7 +167,7 @@ def test_a_missing_stack_is_one_line_saying_to_deploy_it_first(
     config = load_environment_config("dev")
 
     def look_up_async_input(env: str, endpoint_type: str) -> None:
-        deploy.async_input_location(local_client("cloudformation", local_aws), config, "async")
+        deploy._invoke(local_aws, config, "async")
 
     monkeypatch.setattr(deploy, "deploy", look_up_async_input)
     # WHEN the deploy runs
@@ -174,6 +175,6 @@ def test_a_missing_stack_is_one_line_saying_to_deploy_it_first(
     # THEN one line naming the stack and what to do
     assert status == 1
     assert capsys.readouterr().err == (
-        "error: Stack with id minilm-embeddings-dev-async does not exist on the local AWS: deploy it first "
+        "error: stack minilm-embeddings-dev-async is not deployed on the local AWS: deploy it first "
         "with make deploy-local ENV=dev\n"
     )

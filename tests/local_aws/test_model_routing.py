@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from endpoint_configs.limits import ASYNC_MAX_PAYLOAD_MB, REALTIME_MAX_PAYLOAD_MB, SERVERLESS_MAX_PAYLOAD_MB
-from local_aws import install
 from local_aws.model_routing import LocalModels, route_invocations
+from local_aws.moto_fixes import install
 from tests.local_aws.conftest import CREDENTIALS, IMAGE, REGION, ROLE_ARN, stub_artifact
 
 MB = 1024 * 1024

@@ -20,10 +20,11 @@ from moto.cloudformation import parsing
 from moto.sagemaker.models import FakeEndpointConfig
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
-from local_aws import install, moto_fixes
+from local_aws import moto_fixes
 from local_aws.moto_fixes import (
     accept_current_sagemaker_instance_types,
     applied_fixes,
+    install,
     moto_fix,
     registered_fixes,
 )
@@ -108,7 +109,7 @@ def test_fix_cloudformation_resource_models_registered_after_moto_built_its_type
     code = """
 from moto.cloudformation import parsing
 parsing.get_model_map()
-from local_aws import install
+from local_aws.moto_fixes import install
 assert "AWS::CloudWatch::Alarm" not in parsing.get_model_map()
 install()
 assert parsing.get_model_map()["AWS::CloudWatch::Alarm"].__name__ == "AlarmResource"

@@ -19,7 +19,7 @@ from endpoint_configs import (
     limits,
     load_environment_config,
 )
-from local_aws import install
+from local_aws.moto_fixes import install
 from tests.conftest import TARGETS, SynthesizedEnvironment, block_of, endpoint_block
 
 REGION = "us-east-1"
