@@ -52,6 +52,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.report import print_table
+
 if TYPE_CHECKING:
     from endpoint_configs import EnvironmentConfig
 
@@ -267,42 +269,9 @@ def _print_tables(title: str, result: VariantResult, default: VariantResult | No
     if default is not None:
         caption.insert(1, "vs default = this median / the in-process (validation on) median of the same row")
     one_time = [[name, f"{seconds:.3f}"] for name, seconds in result.one_time.items()]
-    _table(f"{title}: one-time costs, not in the comparison", ["step", "seconds"], one_time, [])
+    print_table(f"{title}: one-time costs, not in the comparison", ["step", "seconds"], one_time, [])
     rounds = len(result.seconds[BASELINE])
-    _table(f"{title}: seconds per synth, {rounds} rounds", headers, body, caption)
-
-
-def _table(title: str, headers: Sequence[str], body: Sequence[Sequence[str]], caption: Sequence[str]) -> None:
-    try:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
-        print(f"\n{title}")
-        for line in [headers, ["-" * w for w in widths], *body]:
-            print(
-                "  ".join(
-                    c.ljust(w) if i == 0 else c.rjust(w)
-                    for i, (c, w) in enumerate(zip(line, widths, strict=True))
-                )
-            )
-        for line in caption:
-            print(line)
-        return
-    table = Table(
-        caption="\n".join(caption) or None,
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for line in body:
-        table.add_row(*line)
-    console = Console()
-    console.width = max(console.width, 100)  # not a terminal (piped): rich would assume 80
-    console.print(f"\n{title}", style="bold", markup=False, highlight=False)
-    console.print(table)
+    print_table(f"{title}: seconds per synth, {rounds} rounds", headers, body, caption)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.report import print_table
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
 VENV_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
@@ -154,31 +156,6 @@ def import_seconds(python: Path, module: str, *, lookup: bool, env: Mapping[str,
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def _table(title: str, headers: Sequence[str], body: Sequence[Sequence[str]], caption: Sequence[str]) -> None:
-    try:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
-        print(f"\n{title}")
-        for line in [headers, ["-" * width for width in widths], *body]:
-            cells = zip(line, widths, strict=True)
-            print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells)))
-        for line in caption:
-            print(line)
-        return
-    table = Table(caption="\n".join(caption) or None, caption_justify="left", box=box.SIMPLE_HEAD)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for line in body:
-        table.add_row(*line)
-    console = Console()
-    console.width = max(console.width, 100)  # not a terminal (piped): rich would assume 80
-    console.print(f"\n{title}", style="bold", markup=False, highlight=False)
-    console.print(table)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=5, help="cdk synth runs per app (default: 5)")
@@ -225,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     ratio = ours.median / empty.median
     body.append(["ratio ours / empty", "", f"{ratio:.2f}x", f"{ours.minimum / empty.minimum:.2f}x", ""])
-    _table(
+    print_table(
         f"cdk synth --quiet through {CDK.relative_to(PROJECT_ROOT)}, {args.repeat} runs each, interleaved",
         ["case", "stacks", "median s", "min s", "runs s"],
         body,
@@ -247,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         catalog, sdk = medians["endpoint_configs.image_catalog"], medians["sagemaker.core.image_uris"]
         step = "import + 1 lookup" if lookup else "import"
         import_rows.append([step, f"{catalog:.3f}", f"{sdk:.3f}", f"{catalog / sdk:.2f}x"])
-    _table(
+    print_table(
         f"image URI module, fresh process each, median of {args.import_repeat}",
         ["step", "image_catalog s", "sagemaker image_uris s", "ratio"],
         import_rows,
