@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -28,13 +29,35 @@ def ecr_repository_arn(partition: str, image_uri: str) -> str:
     return f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
 
 
+@dataclass(frozen=True)
+class ModelLogs:
+    """Where SageMaker writes a workload's container logs: ``group``, and the streams starting with
+    ``stream_prefix`` (all of the group's streams when empty). ``workload`` names it in the role's
+    description."""
+
+    workload: str
+    group: str
+    stream_prefix: str = ""
+
+    @classmethod
+    def of_endpoint(cls, endpoint_name: str) -> ModelLogs:
+        return cls(f"endpoint {endpoint_name}", f"/aws/sagemaker/Endpoints/{endpoint_name}")
+
+    @classmethod
+    def of_transform_jobs(cls, job_name_prefix: str) -> ModelLogs:
+        """Transform jobs share one log group; each job's streams start with its name."""
+        return cls(
+            f"transform jobs {job_name_prefix}-*", "/aws/sagemaker/TransformJobs", f"{job_name_prefix}-"
+        )
+
+
 class ModelExecutionRole(Construct):
-    """Least-privilege execution role for one endpoint's models.
+    """Least-privilege execution role for one workload's models (an endpoint's, or transform jobs').
 
     Grants exactly: reading the model artifact (``ModelData.read_statements``: one object, or one
     prefix for uncompressed artifacts), ``kms:Decrypt`` on the environment key
-    through S3 only, image pulls from the model's ECR repositories, log writes to the endpoint's
-    log group, and metric writes to the SageMaker namespaces. No AWS managed policy.
+    through S3 only, image pulls from the model's ECR repositories, log writes to ``logs``, and
+    metric writes to the SageMaker namespaces. No AWS managed policy.
     ``grant_data_capture`` and ``grant_describe_alarms`` add what those features need.
     Exposes ``role``.
     """
@@ -46,7 +69,7 @@ class ModelExecutionRole(Construct):
         *,
         model_data: ModelData,
         image_uris: Sequence[str],
-        endpoint_name: str,
+        logs: ModelLogs,
         key: kms.IKey,
         in_vpc: bool,
     ) -> None:
@@ -55,7 +78,7 @@ class ModelExecutionRole(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"SageMaker execution role for endpoint {endpoint_name}",
+            description=f"SageMaker execution role for {logs.workload}",
         )
         # Customer managed policies, not inline ones (HIPAA.Security-IAMNoInlinePolicy).
         self.policy = iam.ManagedPolicy(self, "Policy", roles=[self.role])
@@ -85,14 +108,12 @@ class ModelExecutionRole(Construct):
                 resources=sorted({ecr_repository_arn(stack.partition, uri) for uri in image_uris}),
             )
         )
-        log_group = (
-            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:"
-            f"log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
-        )
+        log_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{logs.group}"
+        log_streams = f"{log_group}:log-stream:{logs.stream_prefix}*"
         self.policy.add_statements(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group, f"{log_group}:log-stream:*"],
+                resources=[log_group, log_streams],
             )
         )
         # GetAuthorizationToken and PutMetricData have no resource-level permissions.
@@ -134,9 +155,9 @@ class ModelExecutionRole(Construct):
         )
         acknowledge(
             self.policy,
-            f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, log_group)}:log-stream:*]",
-            "Log stream names are created by SageMaker per instance; the grant is limited to "
-            "this endpoint's log group.",
+            f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, log_streams)}]",
+            "Log stream names are created by SageMaker per instance (and job); the grant is limited "
+            "to this workload's log group and stream prefix.",
         )
         self._key = key
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from sagemaker_constructs.execution_role import ModelExecutionRole
+from sagemaker_constructs.execution_role import ModelExecutionRole, ModelLogs
 from sagemaker_constructs.model_data import ArtifactLocation, ModelData
 
 
@@ -79,7 +79,8 @@ class SageMakerModel(Construct):
 
 class ServedModel(Construct):
     """One ``SageMakerModel`` per distinct container image, all reading the same artifact with one
-    least-privilege execution role named for ``endpoint_name``.
+    least-privilege execution role that writes to ``logs`` (``ModelLogs.of_endpoint(name)`` or
+    ``ModelLogs.of_transform_jobs(prefix)``).
 
     ``environment`` (default: none) is the containers' environment; ``network_isolation`` defaults
     to true; ``vpc`` and ``network_isolation_off_because`` default to none (see ``SageMakerModel``).
@@ -94,7 +95,7 @@ class ServedModel(Construct):
         *,
         artifact: ArtifactLocation,
         image_uris: Sequence[str],
-        endpoint_name: str,
+        logs: ModelLogs,
         key: kms.IKey,
         environment: Mapping[str, str] | None = None,
         network_isolation: bool = True,
@@ -111,7 +112,7 @@ class ServedModel(Construct):
             "ExecutionRole",
             model_data=self.model_data,
             image_uris=distinct,
-            endpoint_name=endpoint_name,
+            logs=logs,
             key=key,
             in_vpc=vpc is not None,
         )

@@ -24,7 +24,7 @@ from endpoint_configs import (
 from stacks.async_stack import AsyncInferenceStack
 from stacks.realtime_stack import RealtimeInferenceStack
 from stacks.serverless_stack import ServerlessInferenceStack
-from stacks.workload_stack import EndpointStack
+from stacks.workload_stack import WorkloadStack
 
 
 class Invocation(enum.Enum):
@@ -40,7 +40,7 @@ class WorkloadKind:
     """One kind of workload: its config block class, its stack class and how it is invoked."""
 
     block: type[WorkloadBlock]
-    stack: type[EndpointStack[Any]]
+    stack: type[WorkloadStack[Any]]
     invocation: Invocation
 
     @property

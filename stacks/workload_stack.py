@@ -1,6 +1,7 @@
-"""What every workload stack does the same way: import the environment's store, serve the model
-with the right image per instance type, create the endpoint with the storage-key rule, guarded
-updates, alarm grants and its name as an output."""
+"""What every workload stack does the same way: import the environment's store and serve the
+model with the right image per instance type (``WorkloadStack``); endpoint kinds also create the
+endpoint with the storage-key rule, guarded updates, alarm grants and its name as an output
+(``EndpointStack``)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,23 @@ from typing import Any, Generic, TypeVar
 import aws_cdk as cdk
 from constructs import Construct
 
-from endpoint_configs import EndpointSettings, EnvironmentConfig
+from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock
 from endpoint_configs.images import image_uri
 from sagemaker_constructs.endpoint import InferenceEndpoint, ProductionVariant
+from sagemaker_constructs.execution_role import ModelLogs
 from sagemaker_constructs.model import ServedModel
 from sagemaker_constructs.model_data import ArtifactLocation
 from sagemaker_constructs.storage import ImportedModelStore
 from stacks import props
 
-Block = TypeVar("Block", bound=EndpointSettings)
+Block = TypeVar("Block", bound=WorkloadBlock)
+EndpointBlock = TypeVar("EndpointBlock", bound=EndpointSettings)
 
 
-class EndpointStack(cdk.Stack, Generic[Block]):
-    """Base of the endpoint workload stacks (real-time, serverless, asynchronous).
-
-    Creates ``store`` (the stateful stack's key, bucket and alarm topic, by export name),
-    ``served`` (one model per image build the block's instance types need) and the
-    ``EndpointName`` output. Subclasses call ``add_endpoint`` with their production variants.
-    Exposes ``config``, ``block``, ``endpoint_name``, ``store`` and ``served``.
+class WorkloadStack(cdk.Stack, Generic[Block]):
+    """Base of every workload stack: ``store`` (the stateful stack's key, bucket and alarm topic,
+    by export name) and ``served`` (one model per image build the block's instance types need,
+    its role writing to ``logs``). Exposes ``config``, ``block``, ``store`` and ``served``.
     """
 
     def __init__(
@@ -38,12 +38,12 @@ class EndpointStack(cdk.Stack, Generic[Block]):
         config: EnvironmentConfig,
         block: Block,
         artifact: ArtifactLocation,
+        logs: ModelLogs,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.block = block
-        self.endpoint_name = config.endpoint_name(block.type)
         self.store = ImportedModelStore(self, "Store", exports=config.stateful_exports)
         self._image_by_instance_type = {
             instance_type: image_uri(config.model.image, region=config.region, instance_type=instance_type)
@@ -54,20 +54,48 @@ class EndpointStack(cdk.Stack, Generic[Block]):
             "Served",
             artifact=artifact,
             image_uris=list(self._image_by_instance_type.values()),
-            endpoint_name=self.endpoint_name,
+            logs=logs,
             key=self.store.key,
             environment=config.model.environment,
             network_isolation=config.network_isolation(block),
             vpc=props.vpc_placement(config.model.vpc),
             network_isolation_off_because=block.NETWORK_ISOLATION_UNSUPPORTED,
         )
-        cdk.CfnOutput(
-            self, "EndpointName", value=self.endpoint_name, description="Invoke this endpoint by name"
-        )
 
     def model_name_for(self, instance_type: str) -> str:
         """The served model whose image build fits ``instance_type``."""
         return self.served.model_names[self._image_by_instance_type[instance_type]]
+
+
+class EndpointStack(WorkloadStack[EndpointBlock]):
+    """Base of the endpoint workload stacks (real-time, serverless, asynchronous): the model's logs
+    go to the endpoint's log group, and the stack outputs ``EndpointName``. Subclasses call
+    ``add_endpoint`` with their production variants. Exposes ``endpoint_name`` besides the base's.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        block: EndpointBlock,
+        artifact: ArtifactLocation,
+        **kwargs: Any,
+    ) -> None:
+        self.endpoint_name = config.endpoint_name(block.type)
+        super().__init__(
+            scope,
+            construct_id,
+            config=config,
+            block=block,
+            artifact=artifact,
+            logs=ModelLogs.of_endpoint(self.endpoint_name),
+            **kwargs,
+        )
+        cdk.CfnOutput(
+            self, "EndpointName", value=self.endpoint_name, description="Invoke this endpoint by name"
+        )
 
     def add_endpoint(
         self,

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match, Template
 
 from app import cdk_json_context
 from sagemaker_constructs.compliance import RULE_PACKS, rendered_for_nag
-from sagemaker_constructs.execution_role import ModelExecutionRole, ecr_repository_arn
+from sagemaker_constructs.execution_role import ModelExecutionRole, ModelLogs, ecr_repository_arn
 from sagemaker_constructs.model_data import ArtifactLocation, ModelData
 from tests.sagemaker_constructs.support import ENV, acknowledged, logical_id, nag_findings
 
@@ -60,7 +60,7 @@ def _add_roles(stack: cdk.Stack) -> tuple[ModelExecutionRole, ModelExecutionRole
             stack, "Object", location=ArtifactLocation(s3_uri="s3://models-b/minilm/model.tar.gz")
         ),
         image_uris=[f"{OWN_IMAGE}:1.0-cpu", f"{OWN_IMAGE}:1.0-gpu", DLC_IMAGE],
-        endpoint_name="minilm-dev",
+        logs=ModelLogs.of_endpoint("minilm-dev"),
         key=key,
         in_vpc=False,
     )
@@ -69,7 +69,7 @@ def _add_roles(stack: cdk.Stack) -> tuple[ModelExecutionRole, ModelExecutionRole
         "InVpc",
         model_data=ModelData(stack, "Prefix", location=ArtifactLocation(s3_prefix="s3://models-b/llm/")),
         image_uris=[DLC_IMAGE],
-        endpoint_name="llm-dev",
+        logs=ModelLogs.of_endpoint("llm-dev"),
         key=key,
         in_vpc=True,
     )

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
+from sagemaker_constructs.execution_role import ModelLogs
 from sagemaker_constructs.model import SageMakerModel, ServedModel, VpcPlacement
 from sagemaker_constructs.model_data import ArtifactLocation
 from tests.sagemaker_constructs.support import bare_stack, logical_id
@@ -46,7 +47,7 @@ def models() -> Models:
         "Isolated",
         artifact=ArtifactLocation(s3_uri="s3://models-b/minilm/model.tar.gz"),
         image_uris=[CPU_IMAGE, GPU_IMAGE, CPU_IMAGE],
-        endpoint_name="minilm-dev",
+        logs=ModelLogs.of_endpoint("minilm-dev"),
         key=key,
         environment={"SAGEMAKER_PROGRAM": "inference.py", "HF_HUB_OFFLINE": "1", "MMS_MAX_WORKERS": "1"},
     )
@@ -55,7 +56,7 @@ def models() -> Models:
         "Open",
         artifact=ArtifactLocation(s3_prefix="s3://models-b/llm/"),
         image_uris=[GPU_IMAGE],
-        endpoint_name="llm-dev",
+        logs=ModelLogs.of_endpoint("llm-dev"),
         key=key,
         network_isolation=False,
         vpc=PLACEMENT,
@@ -151,7 +152,7 @@ def test_served_model_without_an_image_is_a_programming_error() -> None:
             "Served",
             artifact=ArtifactLocation(s3_uri="s3://models-b/minilm/model.tar.gz"),
             image_uris=[],
-            endpoint_name="minilm-dev",
+            logs=ModelLogs.of_endpoint("minilm-dev"),
             key=key,
         )
     assert not stack.node.find_child("Served").node.children

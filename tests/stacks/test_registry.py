@@ -7,7 +7,7 @@ import pytest
 from endpoint_configs import WORKLOAD_BLOCKS, WORKLOAD_KINDS
 from stacks.registry import WORKLOAD_KINDS as REGISTRY
 from stacks.registry import Invocation
-from stacks.workload_stack import EndpointStack
+from stacks.workload_stack import WorkloadStack
 
 
 def test_every_config_block_has_one_registry_entry_in_the_same_order() -> None:
@@ -19,7 +19,7 @@ def test_every_config_block_has_one_registry_entry_in_the_same_order() -> None:
 def test_entry_is_named_after_its_blocks_type(name: str) -> None:
     kind = REGISTRY[name]
     assert kind.name == name == kind.block.kind()
-    assert issubclass(kind.stack, EndpointStack)
+    assert issubclass(kind.stack, WorkloadStack)
 
 
 def test_invocation_of_each_kind() -> None:
