@@ -27,7 +27,8 @@ EndpointBlock = TypeVar("EndpointBlock", bound=EndpointSettings)
 class WorkloadStack(cdk.Stack, Generic[Block]):
     """Base of every workload stack: ``store`` (the stateful stack's key, bucket and alarm topic,
     by export name) and ``served`` (one model per image build the block's instance types need,
-    its role writing to ``logs``). Exposes ``config``, ``block``, ``store`` and ``served``.
+    its role writing to ``model_logs()``, which each kind defines). Exposes ``config``, ``block``,
+    ``store`` and ``served``.
     """
 
     def __init__(
@@ -38,7 +39,6 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
         config: EnvironmentConfig,
         block: Block,
         artifact: ArtifactLocation,
-        logs: ModelLogs,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -54,13 +54,17 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
             "Served",
             artifact=artifact,
             image_uris=list(self._image_by_instance_type.values()),
-            logs=logs,
+            logs=self.model_logs(),
             key=self.store.key,
             environment=config.model.environment,
             network_isolation=config.network_isolation(block),
             vpc=props.vpc_placement(config.model.vpc),
             network_isolation_off_because=block.NETWORK_ISOLATION_UNSUPPORTED,
         )
+
+    def model_logs(self) -> ModelLogs:
+        """Where the kind's model containers write their logs."""
+        raise NotImplementedError(f"{type(self).__name__} must say where its models log")
 
     def model_name_for(self, instance_type: str) -> str:
         """The served model whose image build fits ``instance_type``."""
@@ -73,29 +77,15 @@ class EndpointStack(WorkloadStack[EndpointBlock]):
     ``add_endpoint`` with their production variants. Exposes ``endpoint_name`` besides the base's.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: EnvironmentConfig,
-        block: EndpointBlock,
-        artifact: ArtifactLocation,
-        **kwargs: Any,
-    ) -> None:
-        self.endpoint_name = config.endpoint_name(block.type)
-        super().__init__(
-            scope,
-            construct_id,
-            config=config,
-            block=block,
-            artifact=artifact,
-            logs=ModelLogs.of_endpoint(self.endpoint_name),
-            **kwargs,
-        )
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.endpoint_name = self.config.endpoint_name(self.block.type)
         cdk.CfnOutput(
             self, "EndpointName", value=self.endpoint_name, description="Invoke this endpoint by name"
         )
+
+    def model_logs(self) -> ModelLogs:
+        return ModelLogs.of_endpoint(self.config.endpoint_name(self.block.type))
 
     def add_endpoint(
         self,
