@@ -11,6 +11,7 @@ Modules by concern: ``common`` (shared types), ``model`` (image and artifact), `
 """
 
 from endpoint_configs.async_inference import AsyncEndpoint
+from endpoint_configs.batch import BatchTransform
 from endpoint_configs.checks import memory_problems
 from endpoint_configs.environment import WORKLOAD_BLOCKS, WORKLOAD_KINDS, EnvironmentConfig, StatefulConfig
 from endpoint_configs.errors import ConfigError, Problem
@@ -32,6 +33,7 @@ __all__ = [
     "WORKLOAD_KINDS",
     "ArtifactSource",
     "AsyncEndpoint",
+    "BatchTransform",
     "ConfigError",
     "ContainerImage",
     "EndpointSettings",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -35,20 +36,25 @@ def _check_s3_prefix_uri(value: str) -> str:
     return value
 
 
-def _check_instance_type(value: str) -> str:
-    if not re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", value):
-        raise ValueError("must look like ml.<family>.<size>, e.g. ml.m5.large")
-    known = limits.hosting_instance_types()
-    if value not in known:
-        family = limits.instance_family(value)
-        same_family = [t for t in known if limits.instance_family(t) == family]
-        hint = (
-            f"sizes of ml.{family}: {', '.join(same_family)}"
-            if same_family
-            else "families: " + ", ".join(sorted({limits.instance_family(t) for t in known}))
-        )
-        raise ValueError(f"is not a SageMaker hosting instance type; known {hint}")
-    return value
+def _instance_type_check(known_types: Callable[[], tuple[str, ...]], use: str) -> Callable[[str], str]:
+    """A validator that ``value`` is one of ``known_types()``; ``use`` says what for, in messages."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", value):
+            raise ValueError("must look like ml.<family>.<size>, e.g. ml.m5.large")
+        known = known_types()
+        if value not in known:
+            family = limits.instance_family(value)
+            same_family = [t for t in known if limits.instance_family(t) == family]
+            hint = (
+                f"sizes of ml.{family}: {', '.join(same_family)}"
+                if same_family
+                else "families: " + ", ".join(sorted({limits.instance_family(t) for t in known}))
+            )
+            raise ValueError(f"is not a SageMaker {use} instance type; known {hint}")
+        return value
+
+    return check
 
 
 def _check_region(value: str) -> str:
@@ -95,7 +101,10 @@ def _check_cron(value: str) -> str:
 SageMakerName = Annotated[str, AfterValidator(_check_sagemaker_name)]
 RegionName = Annotated[str, AfterValidator(_check_region)]
 ProjectName = Annotated[str, AfterValidator(_check_project_name)]
-InstanceType = Annotated[str, AfterValidator(_check_instance_type)]
+InstanceType = Annotated[str, AfterValidator(_instance_type_check(limits.hosting_instance_types, "hosting"))]
+TransformInstanceType = Annotated[
+    str, AfterValidator(_instance_type_check(limits.transform_instance_types, "transform job"))
+]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 CronExpression = Annotated[str, AfterValidator(_check_cron)]
 S3Uri = Annotated[str, AfterValidator(_check_s3_uri)]

@@ -13,13 +13,19 @@ from pydantic import AfterValidator, Field, model_validator
 
 from endpoint_configs import naming
 from endpoint_configs.async_inference import AsyncEndpoint
+from endpoint_configs.batch import BatchTransform
 from endpoint_configs.common import ProjectName, RegionName, StrictModel
 from endpoint_configs.model import ModelConfig
 from endpoint_configs.realtime import RealtimeEndpoint
 from endpoint_configs.serverless import ServerlessEndpoint
 from endpoint_configs.workload import EndpointSettings, WorkloadBlock
 
-WORKLOAD_BLOCKS: tuple[type[WorkloadBlock], ...] = (RealtimeEndpoint, ServerlessEndpoint, AsyncEndpoint)
+WORKLOAD_BLOCKS: tuple[type[WorkloadBlock], ...] = (
+    RealtimeEndpoint,
+    ServerlessEndpoint,
+    AsyncEndpoint,
+    BatchTransform,
+)
 """Every workload kind's config block; the stacks' registry pairs each with its stack."""
 
 WORKLOAD_KINDS: tuple[str, ...] = tuple(block.kind() for block in WORKLOAD_BLOCKS)

@@ -62,6 +62,16 @@ ASYNC_MAX_CONCURRENT_INVOCATIONS = Range(1, 1000)
 ASYNC_INVOCATION_TIMEOUT_SECONDS = Range(1, 3600)
 ASYNC_MAX_PAYLOAD_MB = 1024
 
+# Batch transform.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html
+# MaxPayloadInMB x MaxConcurrentTransforms may not exceed 100 MB.
+BATCH_MAX_PAYLOAD_MB = Range(0, 100)
+BATCH_PAYLOAD_BUDGET_MB = 100
+BATCH_ENVIRONMENT_ENTRIES = 16
+BATCH_INVOCATION_TIMEOUT_SECONDS = Range(1, 3600)
+BATCH_JOB_NAME_PREFIX_MAX_LENGTH = 26
+"""Job names are ``<prefix>-<uuid>`` (36 characters) within the 63-character name limit."""
+
 # Deployment guardrails.
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RollingUpdatePolicy.html
@@ -106,6 +116,11 @@ def hosting_instance_types() -> tuple[str, ...]:
     instead of being copied by hand.
     """
     return service_catalog.hosting_instance_types()
+
+
+def transform_instance_types() -> tuple[str, ...]:
+    """Every instance type a transform job accepts (``TransformInstanceType``), from botocore."""
+    return service_catalog.transform_instance_types()
 
 
 def sagemaker_regions() -> tuple[str, ...]:

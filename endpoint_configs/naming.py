@@ -11,6 +11,9 @@ from dataclasses import dataclass
 STATEFUL_PURPOSE = "stateful"
 """The stateful stack is ``<project>-<env>-stateful``; each workload stack is ``<project>-<env>-<kind>``."""
 
+BATCH_DEFAULT_PREFIXES = {"input": "batch/input/", "output": "batch/output/"}
+"""Key prefixes in the environment's bucket where a batch block sets no path of its own."""
+
 ASYNC_DEFAULT_PREFIXES = {"input": "async/input/", "output": "async/output/", "failure": "async/failure/"}
 """Key prefixes in the environment's bucket where an async block sets no path of its own."""
 

@@ -1,5 +1,5 @@
-"""SageMaker facts from botocore's service models, as a checked-in table: hosting instance types
-and the regions SageMaker runs in, every partition.
+"""SageMaker facts from botocore's service models, as a checked-in table: hosting and transform
+instance types, and the regions SageMaker runs in, every partition.
 
 ``service_tables.json`` next to this module is generated from the pinned botocore, so the lists
 move with the SDK, and synth reads a 5 KB file instead of loading botocore's SageMaker model
@@ -33,6 +33,11 @@ def hosting_instance_types() -> tuple[str, ...]:
     return tuple(_table()["hosting_instance_types"])
 
 
+def transform_instance_types() -> tuple[str, ...]:
+    """Every instance type a transform job accepts (``TransformInstanceType``)."""
+    return tuple(_table()["transform_instance_types"])
+
+
 def sagemaker_regions() -> tuple[str, ...]:
     """Every region SageMaker runs in, in every partition."""
     return tuple(_table()["sagemaker_regions"])
@@ -49,6 +54,7 @@ def build_table() -> dict[str, Any]:
     return {
         "generated_from": {"botocore": installed_version("botocore")},
         "hosting_instance_types": sorted(model.shape_for("ProductionVariantInstanceType").enum),
+        "transform_instance_types": sorted(model.shape_for("TransformInstanceType").enum),
         "sagemaker_regions": sorted(
             region
             for partition in session.get_available_partitions()

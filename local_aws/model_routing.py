@@ -8,6 +8,10 @@ SageMaker would send the request to, reads that variant's model artifact from th
 SageMaker container contract, with the inference toolkit's handler path). One server per artifact,
 started on first use; the payload limit is the endpoint kind's, per invocation, because one
 artifact may serve endpoints of several kinds.
+
+It is also the :class:`local_aws.transform_jobs.ModelRunner` of batch transform jobs
+(``sagemaker-transform-jobs``): :meth:`LocalModels.run_model` runs a request on a model by name,
+with the job's ``MaxPayloadInMB``, on the same server as the endpoints of that artifact.
 """
 
 from __future__ import annotations
@@ -53,9 +57,11 @@ def payload_limit(config: FakeEndpointConfig, variant: dict[str, Any]) -> int:
 
 
 class LocalModels:
-    """Local model servers for deployed endpoints, keyed by artifact; ``close()`` stops them all.
+    """Local model servers for deployed endpoints and transform jobs, keyed by artifact; ``close()``
+    stops them all.
 
-    A :class:`local_aws.moto_fixes.ModelRouter`: pass it to :func:`route_invocations`.
+    A :class:`local_aws.moto_fixes.ModelRouter` and a :class:`local_aws.transform_jobs.ModelRunner`:
+    pass it to :func:`route_invocations`.
     """
 
     def __init__(self, workdir: Path) -> None:
@@ -96,14 +102,49 @@ class LocalModels:
             reason=result.reason,
         )
 
+    def run_model(
+        self,
+        account_id: str,
+        region: str,
+        model_name: str,
+        body: bytes,
+        *,
+        content_type: str | None,
+        accept: str | None,
+        max_payload_bytes: int,
+    ) -> RoutedInvocation | None:
+        """Run one request of a transform job on the SageMaker model ``model_name``, with the job's
+        payload limit; None when the model or its artifact is not here (the job then keeps moto's
+        behaviour). ``variant_name`` is empty: a transform job has no production variant."""
+        server = self._model_server(account_id, region, model_name, f"model {model_name}")
+        if server is None:
+            return None
+        result = server.invoke(
+            body, content_type=content_type, accept=accept, max_payload_bytes=max_payload_bytes
+        )
+        return RoutedInvocation(
+            variant_name="",
+            status=result.status,
+            body=result.body,
+            content_type=result.content_type,
+            reason=result.reason,
+        )
+
     def _server(
         self, account_id: str, region: str, endpoint_name: str, variant: dict[str, Any]
     ) -> LocalModelServer | None:
         """The running server of the variant's model, started on first use."""
-        model = sagemaker_backends[account_id][region]._models.get(variant["ModelName"])
+        return self._model_server(account_id, region, str(variant["ModelName"]), f"endpoint {endpoint_name}")
+
+    def _model_server(
+        self, account_id: str, region: str, model_name: str, user: str
+    ) -> LocalModelServer | None:
+        """The running server of the model's artifact, started on first use; ``user`` names who
+        asks, for the log."""
+        model = sagemaker_backends[account_id][region]._models.get(model_name)
         url = (model.primary_container or {}).get("ModelDataUrl") if model else None
         if model is None or not url:
-            logger.info("endpoint %s has no model artifact URL: moto answers", endpoint_name)
+            logger.info("%s has no model artifact URL: moto answers", user)
             return None
         with self._lock:
             if url not in self._servers:
@@ -111,7 +152,7 @@ class LocalModels:
                 if archive is None:
                     return None
                 environment = dict(model.primary_container.get("Environment") or {})
-                logger.info("starting the model of %s from %s", endpoint_name, url)
+                logger.info("starting the model of %s from %s", user, url)
                 server = LocalModelServer(archive, environment=environment)
                 server.start()
                 self._servers[url] = server

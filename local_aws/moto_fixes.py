@@ -18,6 +18,7 @@ and the cdk CLI see what they would see in AWS.
 from __future__ import annotations
 
 import functools
+import os
 import textwrap
 import threading
 import uuid
@@ -32,20 +33,34 @@ from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError as CloudFormationValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.config import default_user_config
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.iam.models import Role as IamRole
 from moto.iam.models import iam_backends
 from moto.kms.models import Key
 from moto.s3.models import S3Backend, s3_backends
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
+from moto.sagemaker.exceptions import MissingModel
+from moto.sagemaker.models import (
+    FakeEndpoint,
+    FakeEndpointConfig,
+    FakeTransformJob,
+    SageMakerModelBackend,
+    sagemaker_backends,
+)
 from moto.sagemaker.models import Model as SageMakerModel
+from moto.sagemaker.utils import arn_formatter
 from moto.sagemakerruntime.models import SageMakerRuntimeBackend
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.stepfunctions import models as stepfunctions_models
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.responses import get_backend as stepfunctions_backend
+from moto.stepfunctions.utils import cfn_to_api_tags
 from moto.utilities.utils import get_partition
 
 import local_aws.moto_models  # noqa: F401  (defines the CloudFormation models moto looks for)
 from endpoint_configs.limits import hosting_instance_types
+from local_aws.transform_jobs import ModelRunner, SageMakerTaskService, run_transform_job
 
 __all__ = [
     "EndpointNotFound",
@@ -55,6 +70,7 @@ __all__ = [
     "RoutedInvocation",
     "applied_fixes",
     "apply_fix",
+    "execute_state_machines",
     "fixes_markdown",
     "install",
     "moto_fix",
@@ -653,3 +669,173 @@ def _moto_result(storage: S3Backend, output_location: str, failure_location: str
             if stored is not None:
                 return succeeded, bytes(stored.value)
     return False, b"moto wrote no result"
+
+
+# -- Step Functions and batch transform --------------------------------------------------------------
+
+
+def execute_state_machines(server_port: int | None = None) -> None:
+    """Have moto's Step Functions run executions (``stepfunctions.execute_state_machine``, off by
+    default: executions then stay RUNNING and run nothing), as the local AWS does.
+
+    Tasks reach other services through boto3 at ``http://localhost:$MOTO_PORT`` when no ``mock_aws``
+    intercepts calls; ``server_port`` is the port of the ``ThreadedMotoServer`` in this process
+    (moto's own ``moto_server`` command sets ``MOTO_PORT``, ``ThreadedMotoServer`` does not).
+    """
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    if server_port is not None:
+        os.environ["MOTO_PORT"] = str(server_port)
+
+
+@moto_fix(
+    "stepfunctions-cloudformation-state-machines",
+    "moto's CloudFormation creates state machines in one Step Functions backend while, with "
+    "`stepfunctions.execute_state_machine` on, its API reads them from the other (the executing one), "
+    "so a deployed state machine is not found; CloudFormation creates, updates and deletes them where "
+    "the API looks",
+)
+def deploy_state_machines_where_the_api_looks() -> None:
+    """moto has two Step Functions backends: ``stepfunctions_backends`` (stores definitions) and
+    ``stepfunctions_parser_backends`` (also runs them), chosen per request by
+    ``moto.stepfunctions.responses.get_backend`` from ``stepfunctions.execute_state_machine``. Its
+    ``AWS::StepFunctions::StateMachine`` model always uses the first, so with execution on,
+    StartExecution of a deployed state machine raises StateMachineDoesNotExist. In AWS the state
+    machine CloudFormation creates is the one the API runs. The model's three handlers look the
+    backend up the way the API does (the parser backend also validates the definition, as AWS does)."""
+    model = stepfunctions_models.StateMachine
+
+    def backend(account_id: str, region_name: str) -> Any:
+        return stepfunctions_backend(account_id, region_name)
+
+    def create(
+        cls: type[Any],
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **_: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        tags = cfn_to_api_tags(properties.get("Tags", []))
+        return backend(account_id, region_name).create_state_machine(
+            properties.get("StateMachineName", resource_name),
+            properties.get("DefinitionString", ""),
+            properties.get("RoleArn", ""),
+            tags=tags,
+        )
+
+    def delete(
+        cls: type[Any], resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        backend(account_id, region_name).delete_state_machine(resource_name)
+
+    def update(
+        cls: type[Any],
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        name = properties.get("StateMachineName", original_resource.name)
+        if name != original_resource.name:  # replacement
+            cloudformation_json["Properties"] = original_resource.get_cfn_properties(properties)
+            created = create(cls, name, cloudformation_json, account_id, region_name)
+            delete(cls, original_resource.arn, cloudformation_json, account_id, region_name)
+            return created
+        sfn = backend(account_id, region_name)
+        updated = sfn.update_state_machine(
+            original_resource.arn,
+            definition=properties.get("DefinitionString"),
+            role_arn=properties.get("RoleArn"),
+        )
+        sfn.tagger.tag_resource(updated.arn, cfn_to_api_tags(properties.get("Tags", [])))
+        return updated
+
+    model.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign, assignment, arg-type]
+    model.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign, assignment]
+    model.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign, assignment]
+
+
+@moto_fix(
+    "stepfunctions-sagemaker-sync",
+    "moto's Step Functions fails a `sagemaker:createTransformJob.sync` task with \"Unsupported .sync "
+    'callback procedure"; the task creates the transform job, waits for it to end and hands on '
+    "DescribeTransformJob's answer (timestamps in epoch milliseconds), and a Failed job fails the task "
+    "with `States.TaskFailed` and that answer as cause, so a Catch runs",
+)
+def run_sagemaker_sync_tasks() -> None:
+    """moto's interpreter picks a task implementation per service in
+    ``state_task_factory.state_task_service_for``; SageMaker gets a forwarder that supports only
+    request-response and ``.waitForTaskToken``. SageMaker tasks get
+    :class:`local_aws.transform_jobs.SageMakerTaskService` instead: the same forwarding, plus
+    ``createTransformJob.sync`` (see its docstring for the failure names)."""
+    original = state_task_factory.state_task_service_for  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "sagemaker":
+            return SageMakerTaskService()
+        return original(service_name=service_name)
+
+    state_task_factory.state_task_service_for = state_task_service_for  # type: ignore[attr-defined]
+
+
+@moto_fix(
+    "sagemaker-transform-jobs",
+    "moto's CreateTransformJob accepts a model that does not exist and completes the job at once "
+    "without reading or writing anything; a missing model is SageMaker's ValidationException, and "
+    "with a model router in use (`local_aws.model_routing`) the job runs in the background: the model "
+    "answers every record under `S3Uri` (SplitType None/Line, BatchStrategy, MaxPayloadInMB), one "
+    "`<key>.out` per input object lands under `S3OutputPath` (answers joined by newlines with "
+    "AssembleWith Line), and the job is InProgress, then Completed, or Failed with a FailureReason "
+    "naming the object and the model's message (in DescribeTransformJob and ListTransformJobs); "
+    "without a router, or for a model without a local "
+    "artifact, moto's behaviour stays (Completed, nothing written)",
+)
+def run_transform_jobs() -> None:
+    """SageMaker runs a transform job after CreateTransformJob returns: the job is ``InProgress``
+    while the model transforms the input, then ``Completed`` or ``Failed`` (DescribeTransformJob and
+    ListTransformJobs report status, times and ``FailureReason``). moto stores it as ``Completed``
+    with no output, never checks the model, and leaves ``FailureReason`` out of its job summaries.
+    With a model router that can run models by name (:class:`local_aws.transform_jobs.ModelRunner`),
+    :func:`local_aws.transform_jobs.run_transform_job` runs the job on a daemon thread."""
+    original = SageMakerModelBackend.create_transform_job
+
+    @functools.wraps(original)
+    def create_transform_job(
+        self: SageMakerModelBackend, transform_job_name: str, model_name: str, **kwargs: Any
+    ) -> FakeTransformJob:
+        if model_name not in self._models:
+            raise MissingModel(model=arn_formatter("model", model_name, self.account_id, self.region_name))
+        job: FakeTransformJob = original(
+            self, transform_job_name=transform_job_name, model_name=model_name, **kwargs
+        )
+        router = _router()
+        if isinstance(router, ModelRunner):
+            job.transform_job_status = "InProgress"
+            job.transform_end_time = None
+            threading.Thread(
+                target=run_transform_job,
+                args=(job, self.account_id, self.region_name, router),
+                name=f"transform-job-{transform_job_name}",
+                daemon=True,
+            ).start()
+        return job
+
+    original_list = SageMakerModelBackend.list_transform_jobs
+
+    @functools.wraps(original_list)
+    def list_transform_jobs(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        listed: dict[str, Any] = original_list(self, *args, **kwargs)
+        for summary in listed["TransformJobSummaries"]:
+            job = self.transform_jobs.get(summary["TransformJobName"])
+            if job is not None and job.failure_reason:
+                summary["FailureReason"] = job.failure_reason
+            if summary.get("TransformEndTime") is None:
+                summary.pop("TransformEndTime", None)
+        return listed
+
+    SageMakerModelBackend.create_transform_job = create_transform_job  # type: ignore[method-assign, assignment]
+    SageMakerModelBackend.list_transform_jobs = list_transform_jobs  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ from typing import IO
 from moto.server import ThreadedMotoServer
 
 from local_aws.model_routing import LocalModels, route_invocations
-from local_aws.moto_fixes import install
+from local_aws.moto_fixes import execute_state_machines, install
 from local_aws.state import (
     ARTIFACTS,
     DEFAULT_PORT,
@@ -99,6 +99,7 @@ def serve(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         install()
+        execute_state_machines(server_port=port)  # batch workloads run their Step Functions
         models = LocalModels(state_dir / ARTIFACTS)
         route_invocations(models)
         server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)

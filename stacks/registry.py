@@ -17,11 +17,13 @@ from typing import Any
 from endpoint_configs import (
     WORKLOAD_BLOCKS,
     AsyncEndpoint,
+    BatchTransform,
     RealtimeEndpoint,
     ServerlessEndpoint,
     WorkloadBlock,
 )
 from stacks.async_stack import AsyncInferenceStack
+from stacks.batch_stack import BatchTransformStack
 from stacks.realtime_stack import RealtimeInferenceStack
 from stacks.serverless_stack import ServerlessInferenceStack
 from stacks.workload_stack import WorkloadStack
@@ -54,6 +56,7 @@ WORKLOAD_KINDS: dict[str, WorkloadKind] = {
         WorkloadKind(RealtimeEndpoint, RealtimeInferenceStack, Invocation.SYNCHRONOUS),
         WorkloadKind(ServerlessEndpoint, ServerlessInferenceStack, Invocation.SYNCHRONOUS),
         WorkloadKind(AsyncEndpoint, AsyncInferenceStack, Invocation.ASYNCHRONOUS),
+        WorkloadKind(BatchTransform, BatchTransformStack, Invocation.JOB),
     )
 }
 

@@ -44,6 +44,12 @@ TARGETS = tuple(
     for endpoint_type in load_environment_config(env).offered_endpoint_types
 )
 """Every (environment, endpoint type) the shipped configs offer."""
+ENDPOINT_TARGETS = tuple(
+    (env, kind)
+    for env, kind in TARGETS
+    if isinstance(load_environment_config(env).workload(kind), EndpointSettings)
+)
+"""The targets whose workload is an endpoint (not a job)."""
 
 
 @dataclass

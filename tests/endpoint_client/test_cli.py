@@ -255,10 +255,12 @@ def test_an_unknown_environment_is_the_config_error(capsys: pytest.CaptureFixtur
 
 
 def test_an_unknown_endpoint_type_is_the_config_error(capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["invoke", "--endpoint-type", "batch", "--body", BODY])
+    status = main(["invoke", "--endpoint-type", "stream", "--body", BODY])
     err = capsys.readouterr().err
     assert status == 1
-    assert "endpoint_type = 'batch': unknown endpoint type; allowed: realtime, serverless, async" in err
+    assert (
+        "endpoint_type = 'stream': unknown endpoint type; allowed: realtime, serverless, async, batch" in err
+    )
 
 
 def test_a_kind_that_runs_as_a_job_says_so(

@@ -63,6 +63,7 @@ def config_error(**changes: Any) -> ConfigError:
 V0 = "endpoints[0].variants[0]"
 SL = "endpoints[1]"
 AS = "endpoints[2]"
+BT = "endpoints[3]"
 SCALING = f"{V0}.autoscaling"
 BLUE_GREEN = "endpoints[0].deployment.blue_green"
 
@@ -321,6 +322,20 @@ CASES = [
         SL,
         "provisioned_concurrency_scaling needs provisioned_concurrency",
     ),
+    # batch (endpoints[3] in dev.yaml)
+    _case(f"{BT}.max_payload_mb", 101, f"{BT}.max_payload_mb", "less than or equal to 100"),
+    _case(
+        f"{BT}.max_concurrent_transforms",
+        20,
+        BT,
+        "6 x max_concurrent_transforms 20 = 120 MB; allowed: at most 100",
+    ),
+    _case(f"{BT}.schedule", {"cron": "0 2 * * *"}, f"{BT}.schedule.cron", "must have 6 fields"),
+    _case(f"{BT}.input_path", "batch/input/", f"{BT}.input_path", "must be an s3:// prefix"),
+    _case(
+        f"{BT}.instance_type", "ml.m5.huge", f"{BT}.instance_type", "not a SageMaker transform job instance"
+    ),
+    _case(f"{BT}.job_name_prefix", "a" * 27, f"{BT}.job_name_prefix", "String should match pattern"),
     # async (endpoints[2] in dev.yaml)
     _case(
         f"{AS}.max_concurrent_invocations_per_instance",
@@ -382,7 +397,7 @@ CASES = [
     _case("region", "us-mars-1", "region", "write a region code such as us-east-1"),
     _case("project", "My_Project", "project", "lowercase letters, digits and hyphens, 3-32 characters"),
     _case("account", "12345", "account", "String should match pattern"),
-    _case("default_endpoint_type", "batch", "", "default_endpoint_type 'batch' has no block"),
+    _case("default_endpoint_type", "stream", "", "default_endpoint_type 'stream' has no block"),
     _case(
         "endpoints[0].type",
         "serverless-gpu",
@@ -406,6 +421,25 @@ def test_each_rule_rejects_bad_value_with_path_and_allowed(
     assert problem.path == where, str(error)
     assert fragment in problem.message, str(error)
     assert str(error).startswith("endpoint_configs/dev.yaml: 1 problem\n")
+
+
+def test_batch_multi_record_without_records_is_rejected() -> None:
+    # GIVEN a batch block batching records of objects that are not split into records
+    error = config_error(endpoints__3__batch_strategy="MultiRecord", endpoints__3__split_type="None")
+    # THEN the one problem says what to set
+    assert [p.path for p in error.problems] == [BT]
+    assert "MultiRecord needs records: set split_type Line, RecordIO or TFRecord" in error.problems[0].message
+
+
+def test_batch_output_inside_the_input_is_rejected() -> None:
+    # GIVEN results written under the prefix the next run reads
+    error = config_error(
+        endpoints__3__input_path="s3://batch-data-b/in/",
+        endpoints__3__output_path="s3://batch-data-b/in/out/",
+    )
+    # THEN the one problem names the loop
+    assert [p.path for p in error.problems] == [BT]
+    assert "is inside input_path s3://batch-data-b/in/" in error.problems[0].message
 
 
 def test_bad_value_is_shown_in_the_message() -> None:

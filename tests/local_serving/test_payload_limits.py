@@ -50,6 +50,7 @@ def test_limits_per_kind_are_the_service_limits_in_bytes() -> None:
         "realtime": limits.REALTIME_MAX_PAYLOAD_MB * MB,
         "serverless": limits.SERVERLESS_MAX_PAYLOAD_MB * MB,
         "async": limits.ASYNC_MAX_PAYLOAD_MB * MB,
+        "batch": limits.BATCH_PAYLOAD_BUDGET_MB * MB,
     }
     assert (payload_limit_bytes("serverless"), payload_limit_bytes("realtime")) == (4 * MB, 6 * MB)
     assert payload_limit_bytes("async") == 1024 * MB
@@ -58,9 +59,9 @@ def test_limits_per_kind_are_the_service_limits_in_bytes() -> None:
 
 def test_an_unknown_kind_names_the_known_ones() -> None:
     with pytest.raises(
-        ValueError, match="unknown endpoint kind 'batch'; choose one of realtime, serverless, async"
+        ValueError, match="unknown endpoint kind 'stream'; choose one of realtime, serverless, async, batch"
     ):
-        payload_limit_bytes("batch")
+        payload_limit_bytes("stream")
 
 
 def test_a_5_mb_body_is_rejected_at_the_serverless_limit_and_served_at_the_realtime_one(
@@ -96,4 +97,4 @@ def test_the_cli_takes_the_endpoint_kind_whose_limit_applies() -> None:
     assert _parser().parse_args(["--artifact", "a"]).endpoint_kind is None  # the real-time 6 MB
     assert _parser().parse_args(["--artifact", "a", "--endpoint-kind", "async"]).endpoint_kind == "async"
     with pytest.raises(SystemExit):
-        _parser().parse_args(["--artifact", "a", "--endpoint-kind", "batch"])
+        _parser().parse_args(["--artifact", "a", "--endpoint-kind", "stream"])

@@ -20,7 +20,7 @@ from endpoint_configs import (
     load_environment_config,
 )
 from local_aws.moto_fixes import install
-from tests.conftest import TARGETS, SynthesizedEnvironment, block_of, endpoint_block
+from tests.conftest import ENDPOINT_TARGETS, SynthesizedEnvironment, block_of, endpoint_block
 
 REGION = "us-east-1"
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
@@ -64,7 +64,7 @@ def _deploy(synth: SynthesizedEnvironment) -> Iterator[Deployed]:
             yield Deployed(env=synth.env, endpoint_type=synth.endpoint_type, stacks=stacks, clients={})
 
 
-@pytest.fixture(scope="module", params=TARGETS, ids="-".join)
+@pytest.fixture(scope="module", params=ENDPOINT_TARGETS, ids="-".join)
 def deployed(
     request: pytest.FixtureRequest, synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment]
 ) -> Iterator[Deployed]:

@@ -27,4 +27,5 @@ def test_invocation_of_each_kind() -> None:
         "realtime": Invocation.SYNCHRONOUS,
         "serverless": Invocation.SYNCHRONOUS,
         "async": Invocation.ASYNCHRONOUS,
+        "batch": Invocation.JOB,
     }
