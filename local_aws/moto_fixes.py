@@ -687,12 +687,23 @@ def execute_state_machines(server_port: int | None = None) -> None:
         os.environ["MOTO_PORT"] = str(server_port)
 
 
+def _api_shape(value: Any) -> Any:
+    """CloudFormation's PascalCase property as the Step Functions API's camelCase shape."""
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: _api_shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_api_shape(item) for item in value]
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
 @moto_fix(
     "stepfunctions-cloudformation-state-machines",
     "moto's CloudFormation creates state machines in one Step Functions backend while, with "
     "`stepfunctions.execute_state_machine` on, its API reads them from the other (the executing one), "
-    "so a deployed state machine is not found; CloudFormation creates, updates and deletes them where "
-    "the API looks",
+    "so a deployed state machine is not found, and it drops the logging, tracing and type settings; "
+    "CloudFormation creates, updates and deletes them where the API looks, with those settings",
 )
 def deploy_state_machines_where_the_api_looks() -> None:
     """moto has two Step Functions backends: ``stepfunctions_backends`` (stores definitions) and
@@ -722,6 +733,9 @@ def deploy_state_machines_where_the_api_looks() -> None:
             properties.get("DefinitionString", ""),
             properties.get("RoleArn", ""),
             tags=tags,
+            loggingConfiguration=_api_shape(properties.get("LoggingConfiguration")),
+            tracingConfiguration=_api_shape(properties.get("TracingConfiguration")),
+            sm_type=properties.get("StateMachineType"),
         )
 
     def delete(

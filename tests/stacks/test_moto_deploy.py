@@ -5,12 +5,9 @@ policies, schedules, alarms."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from endpoint_configs import (
     AsyncEndpoint,
@@ -19,56 +16,15 @@ from endpoint_configs import (
     limits,
     load_environment_config,
 )
-from local_aws.moto_fixes import install
 from tests.conftest import ENDPOINT_TARGETS, SynthesizedEnvironment, block_of, endpoint_block
-
-REGION = "us-east-1"
-BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
-
-
-@dataclass
-class Deployed:
-    env: str
-    endpoint_type: str
-    stacks: dict[str, dict[str, Any]]
-    clients: dict[str, Any]
-
-    def client(self, service: str) -> Any:
-        return self.clients.setdefault(service, boto3.client(service, region_name=REGION))
-
-
-def _deploy(synth: SynthesizedEnvironment) -> Iterator[Deployed]:
-    """GIVEN the synthesized templates of one environment, WHEN deployed to moto in stack order."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            patch.setenv(name, value)
-        with mock_aws():
-            install()
-            boto3.client("ssm", region_name=REGION).put_parameter(
-                Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String"
-            )
-            cloudformation = boto3.client("cloudformation", region_name=REGION)
-            stacks = {}
-            for purpose in ("stateful", synth.endpoint_type):
-                name = synth.stack(purpose).stack_name
-                cloudformation.create_stack(
-                    StackName=name,
-                    TemplateBody=(synth.outdir / f"{name}.template.json").read_text(),
-                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-                )
-                stacks[purpose] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-            yield Deployed(env=synth.env, endpoint_type=synth.endpoint_type, stacks=stacks, clients={})
+from tests.stacks.moto_deploy import Deployed, deploy_to_moto
 
 
 @pytest.fixture(scope="module", params=ENDPOINT_TARGETS, ids="-".join)
 def deployed(
     request: pytest.FixtureRequest, synthesized_targets: dict[tuple[str, str], SynthesizedEnvironment]
 ) -> Iterator[Deployed]:
-    yield from _deploy(synthesized_targets[request.param])
+    yield from deploy_to_moto(synthesized_targets[request.param])
 
 
 def _outputs(stack: dict[str, Any]) -> dict[str, str]:
