@@ -1,7 +1,9 @@
-"""Command line: call a deployed workload of any kind.
+"""Command line: call a deployed workload of any kind, or start one that runs as a job.
 
 python -m endpoint_client invoke --env dev [--endpoint-type async] (--body JSON | --file PATH)
     [--content-type application/json] [--accept TYPE] [--local-aws] [--timeout SECONDS]
+python -m endpoint_client batch-run --env dev [--endpoint-type KIND] [--wait] [--timeout SECONDS]
+    [--local-aws]
 
 The answer goes to standard output (JSON indented), so it can be piped; what was called, the
 production variant that answered and where an asynchronous request and its result are in S3 go to
@@ -9,6 +11,10 @@ standard error. Every failure is one line on standard error (a bad configuration
 and exit status 1, without a traceback: no credentials, an unreachable endpoint URL, a stack or
 endpoint that is not deployed, the model's error answer (its status and message), an asynchronous
 failure object, no result within ``--timeout``, an unreadable ``--file``, ``--body`` that is not JSON.
+
+``batch-run`` starts the state machine of the environment's workload that runs as a job and prints
+the execution ARN on standard output; with ``--wait`` it then prints the transform job's name,
+status, duration and output location, or its failure reason as one line on standard error (exit 1).
 """
 
 from __future__ import annotations
@@ -31,8 +37,16 @@ from botocore.exceptions import (
 )
 
 from endpoint_client.clients import AwsClients
-from endpoint_client.errors import InvocationError, NotDeployedError, RequestError, one_line, seconds
+from endpoint_client.errors import (
+    InvocationError,
+    NotDeployedError,
+    RequestError,
+    duration,
+    one_line,
+    seconds,
+)
 from endpoint_client.request import (
+    DEFAULT_BATCH_TIMEOUT_SECONDS,
     DEFAULT_CONTENT_TYPE,
     DEFAULT_TIMEOUT_SECONDS,
     read_request,
@@ -42,6 +56,7 @@ from endpoint_configs import WORKLOAD_KINDS, ConfigError, available_environments
 from endpoint_configs import resolve_endpoint_type as resolve_kind
 
 if TYPE_CHECKING:
+    from endpoint_client.batch import BatchRunResult
     from endpoint_client.invoke import InvocationResult
     from local_aws.state import ServerState
 
@@ -110,11 +125,49 @@ def _parser() -> argparse.ArgumentParser:
         help="asynchronous kinds: wait at most this long for the result, polling S3 with backoff "
         f"(default {DEFAULT_TIMEOUT_SECONDS:.0f})",
     )
+    batch = commands.add_parser(
+        "batch-run",
+        help="start the environment's job (a batch transform) by hand; --wait for how it ended",
+        description="Start an execution of the state machine of the environment's workload that runs as "
+        'a job, with input {"trigger": "manual"}, and print its ARN. With --wait, poll it with '
+        "backoff until it ends, then print the transform job's name, status, duration and output "
+        "location (or its failure reason, exit status 1).",
+    )
+    batch.add_argument("--env", default="dev", help=f"environment (default dev; one of {environments})")
+    batch.add_argument(
+        "--endpoint-type",
+        default=None,
+        help="workload kind (default: the environment's only kind that runs as a job)",
+    )
+    batch.add_argument("--wait", action="store_true", help="wait until the run ends and print how")
+    batch.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"with --wait: wait at most this long (default {DEFAULT_BATCH_TIMEOUT_SECONDS:.0f}, 4 h); "
+        "the run goes on after it",
+    )
+    batch.add_argument(
+        "--local-aws",
+        action="store_true",
+        help="start it on the running local AWS (make deploy-local) instead of the AWS account of your "
+        "credentials",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None, *, local_aws_state: LocalAwsState | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "batch-run":
+        if args.timeout is not None and not args.wait:
+            parser.error("batch-run: --timeout applies only with --wait")
+        return _batch_run(args, local_aws_state)
+    return _invoke(args, local_aws_state)
+
+
+def _invoke(args: argparse.Namespace, local_aws_state: LocalAwsState | None) -> int:
     try:
         body = read_request(args.body, args.file, args.content_type)
         config = load_environment_config(args.env)
@@ -166,6 +219,68 @@ def _clients(local: bool, region: str, deploy: str, local_aws_state: LocalAwsSta
     return AwsClients.local(state.url, region)
 
 
+def _batch_run(args: argparse.Namespace, local_aws_state: LocalAwsState | None) -> int:
+    try:
+        config = load_environment_config(args.env)
+        requested = (
+            None
+            if args.endpoint_type in (None, "", "default")
+            else resolve_kind(config, args.endpoint_type, source=f"--endpoint-type (env {args.env})")
+        )
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from endpoint_client.batch import batch_locations, job_kind, start_batch_run, wait_for_batch_run
+
+    clients: AwsClients | None = None
+    deploy = f"make {'deploy-local' if args.local_aws else 'deploy'} ENV={args.env}"
+    execution_arn: str | None = None
+    try:
+        kind = job_kind(config, requested)
+        deploy += f" ENDPOINT_TYPE={kind}"
+        clients = _clients(args.local_aws, config.region, deploy, local_aws_state)
+        input_bucket, input_prefix, output_bucket, output_prefix = batch_locations(
+            clients("cloudformation"), config, kind
+        )
+        execution_arn = start_batch_run(clients, config, kind)
+        print(execution_arn, flush=True)
+        reads, writes = f"s3://{input_bucket}/{input_prefix}", f"s3://{output_bucket}/{output_prefix}"
+        print(
+            f"{config.stack_name(kind)} ({kind}): run started; reads {reads}, writes {writes}",
+            file=sys.stderr,
+        )
+        if not args.wait:
+            return 0
+        timeout = args.timeout if args.timeout is not None else DEFAULT_BATCH_TIMEOUT_SECONDS
+        print(f"waiting up to {duration(timeout)} for it to end", file=sys.stderr)
+        result = wait_for_batch_run(clients, execution_arn, timeout_seconds=timeout)
+    except (InvocationError, BotoCoreError, ClientError) as error:
+        line = explain(error, clients=clients, deploy=deploy, target="batch-run")
+        print(f"error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        running = f": the batch run keeps running: {execution_arn}" if execution_arn else ""
+        print(f"interrupted{running}", file=sys.stderr)
+        return 130
+    return _show_batch_run(result)
+
+
+def _show_batch_run(result: BatchRunResult) -> int:
+    from endpoint_client.batch import describe
+
+    if not result.succeeded:
+        print(f"error: {describe(result)}", file=sys.stderr)
+        return 1
+    took = result.duration_seconds
+    print(f"job: {result.job_name or '-'}")
+    print(f"status: {result.job_status or result.status}")
+    print(f"duration: {duration(took) if took is not None else '-'}")
+    print(f"output: {result.output_location or '-'}")
+    return 0
+
+
 def _show(result: InvocationResult) -> int:
     kind = f"{result.endpoint_name} ({result.kind})"
     if not result.succeeded:
@@ -192,7 +307,7 @@ def _show(result: InvocationResult) -> int:
     return 0
 
 
-def explain(error: Exception, *, clients: AwsClients | None, deploy: str) -> str:
+def explain(error: Exception, *, clients: AwsClients | None, deploy: str, target: str = "invoke") -> str:
     """One line for a person: what is wrong, and what to do about it."""
     where = clients.where if clients is not None else "AWS"
     local = clients is not None and clients.is_local
@@ -212,7 +327,7 @@ def explain(error: Exception, *, clients: AwsClients | None, deploy: str) -> str
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
         return (
             f"{error}: configure credentials for the AWS account (aws configure, aws sso login, AWS_PROFILE, "
-            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or add --local-aws (make invoke LOCAL=1) to "
+            f"or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or add --local-aws (make {target} LOCAL=1) to "
             "call the local AWS"
         )
     if isinstance(error, ProfileNotFound):

@@ -101,3 +101,44 @@ class ResultTimeoutError(InvocationError):
                 "without s3:ListBucket: check that you may read those locations"
             )
         super().__init__(message)
+
+
+def duration(value: float) -> str:
+    """``0.4 s``, ``42 s``, ``12 min 5 s``, ``4 h``, ``1 h 2 min``: a wait or a job's run time."""
+    if value < 60:
+        return seconds(value)
+    whole = round(value)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min" + (f" {secs} s" if secs else "")
+
+
+class NotAJobError(InvocationError):
+    """The workload kind is called as an endpoint: it has no job to start."""
+
+    def __init__(self, kind: str, how: str) -> None:
+        self.kind = kind
+        super().__init__(
+            f"{kind} is called as an endpoint ({how}), not run as a job: call it with "
+            f"make invoke ENDPOINT_TYPE={kind}"
+        )
+
+
+class JobKindError(InvocationError):
+    """Which workload to run as a job is not clear: the environment offers none, or several."""
+
+
+class BatchRunTimeoutError(InvocationError):
+    """A batch run did not finish in time; it keeps running."""
+
+    def __init__(self, execution_arn: str, status: str, waited_seconds: float) -> None:
+        self.execution_arn = execution_arn
+        self.status = status
+        self.waited_seconds = waited_seconds
+        super().__init__(
+            f"batch run {execution_arn} is still {status} after {duration(waited_seconds)}: it keeps "
+            "running; wait longer with --timeout, or look later with aws stepfunctions describe-execution "
+            f"--execution-arn {execution_arn} (or in the Step Functions console)"
+        )

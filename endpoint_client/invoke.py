@@ -30,12 +30,11 @@ from endpoint_client.errors import (
     NotDeployedError,
     NotInvocableError,
     ResultTimeoutError,
-    StackOutputMissingError,
     seconds,
 )
 from endpoint_client.request import DEFAULT_TIMEOUT_SECONDS, is_json
+from endpoint_client.stack_outputs import deployed_stack, stack_locations
 from endpoint_configs import EnvironmentConfig
-from endpoint_configs.naming import STATEFUL_PURPOSE
 from stacks.registry import WORKLOAD_KINDS, Invocation
 
 Progress = Callable[[str], None]
@@ -158,9 +157,9 @@ def _invoke_asynchronously(
     progress: Progress,
 ) -> InvocationResult:
     cloudformation = clients("cloudformation")
-    stack = _deployed_stack(cloudformation, config.stack_name(kind))
+    stack = deployed_stack(cloudformation, config.stack_name(kind))
     endpoint_name = stack.outputs.get("EndpointName") or config.endpoint_name(kind)
-    bucket, prefix = _input_location(cloudformation, config, stack)
+    ((bucket, prefix),) = stack_locations(cloudformation, config, stack, "Input")
     key = f"{prefix}{_request_name()}{'.json' if is_json(content_type) else ''}"
     input_location = f"s3://{bucket}/{key}"
     s3 = clients("s3")
@@ -219,52 +218,9 @@ def async_input_location(cloudformation: Any, config: EnvironmentConfig, kind: s
     its ``InputPath`` output, or its ``InputPrefix`` output in the environment's bucket (the stateful
     stack's export ``config.stateful_exports.bucket_name``). :class:`NotDeployedError` when either stack is
     missing, :class:`StackOutputMissingError` when the stack publishes neither output."""
-    return _input_location(cloudformation, config, _deployed_stack(cloudformation, config.stack_name(kind)))
-
-
-@dataclass(frozen=True)
-class _DeployedStack:
-    name: str
-    status: str
-    outputs: dict[str, str]
-
-
-def _deployed_stack(cloudformation: Any, stack_name: str) -> _DeployedStack:
-    try:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except ClientError as error:
-        if _is_missing_stack(error):
-            raise NotDeployedError("stack", stack_name) from error
-        raise
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    return _DeployedStack(stack_name, str(stack.get("StackStatus", "")), outputs)
-
-
-def _input_location(cloudformation: Any, config: EnvironmentConfig, stack: _DeployedStack) -> tuple[str, str]:
-    outputs = stack.outputs
-    if "InputPath" in outputs:
-        bucket, _, prefix = outputs["InputPath"].removeprefix("s3://").partition("/")
-        return bucket, _as_prefix(prefix)
-    if "InputPrefix" not in outputs:
-        raise StackOutputMissingError(f"{stack.name} ({stack.status})", "InputPath or InputPrefix output")
-    export_name = config.stateful_exports.bucket_name
-    for page in cloudformation.get_paginator("list_exports").paginate():
-        for export in page.get("Exports", []):
-            if export["Name"] == export_name:
-                return export["Value"], _as_prefix(outputs["InputPrefix"])
-    raise NotDeployedError(
-        "stack", config.stack_name(STATEFUL_PURPOSE), f"no export {export_name} of the environment's bucket"
-    )
-
-
-def _as_prefix(prefix: str) -> str:
-    return prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
-
-
-def _is_missing_stack(error: ClientError) -> bool:
-    return error.response["Error"].get("Code") == "ValidationError" and "does not exist" in str(
-        error.response["Error"].get("Message", "")
-    )
+    stack = deployed_stack(cloudformation, config.stack_name(kind))
+    ((bucket, prefix),) = stack_locations(cloudformation, config, stack, "Input")
+    return bucket, prefix
 
 
 def _runtime_error(error: ClientError, endpoint_name: str) -> Exception:

@@ -12,6 +12,8 @@ from endpoint_client.errors import RequestError
 DEFAULT_CONTENT_TYPE = "application/json"
 DEFAULT_TIMEOUT_SECONDS = 900.0
 """How long to wait for an asynchronous result by default (the endpoint may allow up to 3600 s)."""
+DEFAULT_BATCH_TIMEOUT_SECONDS = 4 * 3600.0
+"""How long ``batch-run --wait`` waits for a batch run to end by default (the run goes on after it)."""
 
 
 def is_json(content_type: str | None) -> bool:

@@ -8,6 +8,7 @@ user's AWS profile or session (a profile that does not exist would otherwise sto
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import time
@@ -30,10 +31,11 @@ from rich.console import Console
 from rich.table import Table
 
 from endpoint_client import AwsClients, InvocationError, NotDeployedError, invoke_workload
+from endpoint_client.batch import batch_locations, start_batch_run, wait_for_batch_run
 from endpoint_configs import EnvironmentConfig, load_environment_config, resolve_endpoint_type
 from endpoint_configs.naming import STATEFUL_PURPOSE
 from local_aws.state import ACCOUNT_ID, LocalAwsError, ServerState, require_running
-from stacks.registry import WORKLOAD_KINDS
+from stacks.registry import WORKLOAD_KINDS, Invocation
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
@@ -86,6 +88,11 @@ def deploy(env: str, endpoint_type: str) -> None:
         _cdk(["deploy", "--all", "--method=direct", "--require-approval", "never", *flags], state)
     finally:
         _print_stacks(cloudformation, config.stack_name(STATEFUL_PURPOSE), config.stack_name(chosen))
+    if WORKLOAD_KINDS[chosen].invocation is Invocation.JOB:
+        rows, answer = _run_job(state, config, chosen)
+        print_summary(rows, console)
+        console.print(f"\n[bold]{config.stack_name(chosen)}[/bold] ran: {answer}")
+        return
     endpoint_name = config.endpoint_name(chosen)
     answer = _invoke(state, config, chosen)
     print_summary(summary_rows(lambda service: _client(service, state, region), endpoint_name), console)
@@ -216,6 +223,65 @@ def _invoke(state: ServerState, config: EnvironmentConfig, kind: str) -> str:
         raise LocalAwsError(f"the sample request failed; SageMaker wrote {result.result_location}")
     where = f" (result at {result.result_location})" if result.result_location else ""
     return f"{_describe_answer(result.body)}{where}"
+
+
+SAMPLE_BATCH = (
+    "The cat sleeps on the warm windowsill.",
+    "A kitten is napping in the sunny window.",
+    "Quarterly revenue grew faster than expected.",
+    "The company's sales rose sharply this quarter.",
+)
+"""Two pairs of sentences that mean the same: a working model puts each pair closer together."""
+
+
+def _run_job(state: ServerState, config: EnvironmentConfig, kind: str) -> tuple[list[SummaryRow], str]:
+    """Upload a small JSON Lines sample to the input location, run the job kind once, wait for it,
+    and read its results back: what a user does with ``make batch-run``."""
+    clients = AwsClients.local(state.url, config.region)
+    try:
+        in_bucket, in_prefix, out_bucket, out_prefix = batch_locations(
+            clients("cloudformation"), config, kind
+        )
+        key = f"{in_prefix}deploy-local-sample.jsonl"
+        lines = "".join(json.dumps({"inputs": sentence}) + "\n" for sentence in SAMPLE_BATCH)
+        s3 = clients("s3")
+        s3.put_object(Bucket=in_bucket, Key=key, Body=lines.encode(), ContentType="application/json")
+        execution_arn = start_batch_run(clients, config, kind)
+        result = wait_for_batch_run(clients, execution_arn, timeout_seconds=600)
+    except InvocationError as error:
+        raise LocalAwsError(str(error)) from None
+    if not result.succeeded:
+        raise LocalAwsError(f"the sample batch run failed: {result.failure_reason or result.status}")
+    output_key = f"{out_prefix}{key.removeprefix(in_prefix)}.out"
+    body = s3.get_object(Bucket=out_bucket, Key=output_key)["Body"].read()
+    took = f"{result.duration_seconds:.0f} s" if result.duration_seconds is not None else "duration unknown"
+    rows = [
+        SummaryRow("execution", execution_arn, result.status),
+        SummaryRow("job", result.job_name or "", f"{result.job_status}, {took}"),
+        SummaryRow("job output", f"s3://{out_bucket}/{output_key}", "one line per input line"),
+    ]
+    return rows, _describe_embeddings(body)
+
+
+def _describe_embeddings(body: bytes) -> str:
+    """How many lines were embedded, and whether sentences that mean the same came out closer."""
+    try:
+        vectors = [json.loads(line)["embeddings"][0] for line in body.decode().splitlines() if line.strip()]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return body[:200].decode(errors="replace")
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
+        return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+    if len(vectors) != len(SAMPLE_BATCH):
+        return f"{len(vectors)} embeddings for {len(SAMPLE_BATCH)} sentences"
+    same = min(cosine(vectors[0], vectors[1]), cosine(vectors[2], vectors[3]))
+    different = max(cosine(vectors[0], vectors[2]), cosine(vectors[1], vectors[3]))
+    return (
+        f"{len(vectors)} sentences embedded ({len(vectors[0])} dimensions); sentences that mean the same: "
+        f"cosine >= {same:.2f}, unrelated: <= {different:.2f}"
+    )
 
 
 def _describe_answer(body: bytes) -> str:

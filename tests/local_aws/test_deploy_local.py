@@ -105,13 +105,32 @@ def test_async_result_lands_in_the_configured_output_prefix(local_aws: int) -> N
     assert "/async/output/" in answer
 
 
+def test_a_batch_run_embeds_a_file_and_sentences_that_mean_the_same_come_out_closer(local_aws: int) -> None:
+    # GIVEN the batch kind deployed: a state machine whose transform job runs the packaged model
+    deployed = _local_aws("deploy", "--env", "dev", "--endpoint-type", "batch")
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    # THEN the sample file went through a real transform job, one output line per input line,
+    # and the two pairs of paraphrases are closer to each other than to the unrelated sentences
+    answer = " ".join(deployed.stdout.split("ran: ", 1)[1].split())
+    assert answer.startswith("4 sentences embedded (384 dimensions)")
+    same = float(answer.split("cosine >= ", 1)[1].split(",", 1)[0])
+    unrelated = float(answer.split("unrelated: <= ", 1)[1])
+    assert same > unrelated + 0.2
+    assert "Completed" in deployed.stdout
+    assert "/batch/output/deploy-local-sample.jsonl.out" in deployed.stdout
+
+
 def test_destroy_removes_every_stack_of_the_environment(local_aws: int) -> None:
-    # GIVEN dev deployed as realtime and as async (the tests above)
+    # GIVEN dev deployed as realtime, as async and as batch (the tests above)
     destroyed = _local_aws("destroy", "--env", "dev")
     assert destroyed.returncode == 0, destroyed.stderr[-3000:]
     lines = destroyed.stdout.splitlines()
     gone = [line.removesuffix(": destroyed") for line in lines if line.endswith(": destroyed")]
-    assert sorted(gone[:-1]) == ["minilm-embeddings-dev-async", "minilm-embeddings-dev-realtime"]
+    assert sorted(gone[:-1]) == [
+        "minilm-embeddings-dev-async",
+        "minilm-embeddings-dev-batch",
+        "minilm-embeddings-dev-realtime",
+    ]
     assert gone[-1] == "minilm-embeddings-dev-stateful"
 
 
