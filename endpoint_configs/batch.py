@@ -1,7 +1,8 @@
 """The batch transform workload: offline datasets of any size, instances only while a job runs.
 
 A job reads every object under ``input_path`` and writes one ``<object>.out`` under
-``output_path``. Jobs start on a schedule, by hand (``make batch-run``), or both.
+``output_path``. Jobs start on a schedule, when new input arrives, by hand (``make batch-run``), or
+any of these.
 https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html
 """
 
@@ -29,6 +30,17 @@ class BatchSchedule(StrictModel):
 
     cron: CronExpression = Field(description="Six-field cron, e.g. '0 2 ? * * *' (02:00 daily).")
     timezone: TimeZoneName = Field(default="UTC", description="IANA time zone. Default: UTC.")
+
+
+class NewObjectsTrigger(StrictModel):
+    """Start a job when objects arrive under the input prefix, at most once per ``debounce_minutes``:
+    arrivals queue up, and a check every ``debounce_minutes`` starts one job for all of them (a
+    thousand uploads start one job, not a thousand). An input path in another bucket needs
+    EventBridge notifications turned on for that bucket; the environment's bucket has them."""
+
+    debounce_minutes: int = Field(
+        default=15, ge=1, le=1440, description="Minutes between checks for new input, 1-1440. Default: 15."
+    )
 
 
 class BatchDataProcessing(StrictModel):
@@ -113,6 +125,9 @@ class BatchTransform(WorkloadBlock):
         description="A job running longer is stopped, 1-10080. Default: 240.",
     )
     schedule: BatchSchedule | None = Field(default=None, description="Default: none (started by hand).")
+    on_new_objects: NewObjectsTrigger | None = Field(
+        default=None, description="Start a job for newly arrived input. Default: none."
+    )
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731] = Field(
         default=90, description="Days the state machine's execution logs are kept. Default: 90."
     )

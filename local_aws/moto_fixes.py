@@ -39,7 +39,7 @@ from moto.core.responses import ActionResult
 from moto.iam.models import Role as IamRole
 from moto.iam.models import iam_backends
 from moto.kms.models import Key
-from moto.s3.models import S3Backend, s3_backends
+from moto.s3.models import FakeBucket, S3Backend, s3_backends
 from moto.sagemaker.exceptions import MissingModel
 from moto.sagemaker.models import (
     FakeEndpoint,
@@ -53,7 +53,9 @@ from moto.sagemaker.utils import arn_formatter
 from moto.sagemakerruntime.models import SageMakerRuntimeBackend
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.stepfunctions import models as stepfunctions_models
+from moto.stepfunctions.models import StepFunctionBackend
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from moto.utilities.utils import get_partition
@@ -696,6 +698,67 @@ def _api_shape(value: Any) -> Any:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
+
+
+@moto_fix(
+    "s3-eventbridge-notifications",
+    "moto's CloudFormation ignores a bucket's NotificationConfiguration, so a bucket created with "
+    "EventBridge notifications sends none; the EventBridge setting is applied to the bucket, and object "
+    "events reach EventBridge rules as in AWS",
+)
+def apply_bucket_eventbridge_notifications() -> None:
+    """moto's ``AWS::S3::Bucket`` model creates the bucket and applies encryption and tags only. S3
+    sends object events to EventBridge when the bucket's notification configuration has
+    ``EventBridgeConfiguration``; moto's S3 does that too once the configuration is set, which this
+    fix does for buckets CloudFormation creates with it."""
+    original = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def create_from_cloudformation_json(
+        cls: type[FakeBucket],
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> FakeBucket:
+        bucket: FakeBucket = original(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        notifications = (cloudformation_json.get("Properties") or {}).get("NotificationConfiguration") or {}
+        event_bridge = notifications.get("EventBridgeConfiguration") or {}
+        if str(event_bridge.get("EventBridgeEnabled", "")).lower() == "true":
+            backend = s3_backends[account_id][get_partition(region_name)]
+            backend.put_bucket_notification_configuration(bucket.name, {"EventBridgeConfiguration": {}})
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign, assignment, arg-type]
+
+
+@moto_fix(
+    "stepfunctions-execution-names",
+    "moto names an execution started without a name `None`, so the second such start fails with "
+    "ExecutionAlreadyExists; Step Functions generates a UUID, as for executions EventBridge Scheduler "
+    "starts",
+)
+def generate_execution_names() -> None:
+    """StartExecution's ``name`` is optional; AWS generates a UUID when it is missing. moto passes the
+    missing name on as None and keeps the execution under it. Both of moto's Step Functions backends
+    (the one that stores and the one that runs) get the name."""
+    for backend_class in (StepFunctionBackend, StepFunctionsParserBackend):
+        original = backend_class.__dict__["start_execution"]
+
+        def start_execution(
+            self: Any,
+            state_machine_arn: str,
+            name: str | None = None,
+            *args: Any,
+            _original: Any = original,
+            **kwargs: Any,
+        ) -> Any:
+            return _original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+        backend_class.start_execution = functools.wraps(original)(start_execution)  # type: ignore[method-assign]
 
 
 @moto_fix(

@@ -19,7 +19,8 @@ from sagemaker_constructs.compliance import acknowledge
 
 class EncryptedModelStore(Construct):
     """A customer-managed KMS key (rotated yearly), the artifact and data-capture bucket it
-    encrypts, the bucket that receives its access logs, and an encrypted alarm topic.
+    encrypts (its object events go to EventBridge), the bucket that receives its access logs, and an
+    encrypted alarm topic.
 
     ``retain_on_delete`` (default true) keeps the key and both buckets when the stack is deleted
     (the topic holds no data and goes); old object
@@ -84,6 +85,12 @@ class EncryptedModelStore(Construct):
                 )
             ],
             removal_policy=removal,
+        )
+        # Object events go to EventBridge (batch jobs start on new input). The CloudFormation property
+        # needs no custom resource, unlike the L2's event_bridge_enabled.
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html
+        _cfn(self.bucket).add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
         )
         self.alarm_topic = sns.Topic(
             self, "Alarms", display_name="SageMaker endpoint alarms", master_key=self.key, enforce_ssl=True

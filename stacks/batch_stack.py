@@ -9,10 +9,13 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -23,6 +26,9 @@ from sagemaker_constructs.compliance import acknowledge, rendered_for_nag
 from sagemaker_constructs.execution_role import ModelLogs
 from stacks import props
 from stacks.workload_stack import WorkloadStack
+
+NEW_OBJECTS = "new-objects"
+"""The ``trigger`` of the executions that check for new input first."""
 
 SAGEMAKER_ERRORS_TO_RETRY = ["SageMaker.ThrottlingException", "SageMaker.ResourceLimitExceeded"]
 """Throttled API calls and no capacity for the instance type: worth retrying with backoff."""
@@ -50,6 +56,7 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
         }
         self.paths = {kind: uri for kind, (uri, _, _) in locations.items()}
         self._grant_model_io(locations)
+        self.new_input = self._new_input_queue() if block.on_new_objects is not None else None
 
         self.notifications = sns.Topic(self, "Notifications", master_key=store.key, enforce_ssl=True)
         self.state_machine = self._state_machine()
@@ -65,7 +72,13 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
         )
         self.failed_executions.add_alarm_action(cloudwatch_actions.SnsAction(store.alarm_topic))
         if block.schedule is not None:
-            self._schedule(block)
+            self._schedule("Schedule", f"cron({block.schedule.cron})", block.schedule.timezone, "schedule")
+        if self.new_input is not None:
+            assert block.on_new_objects is not None
+            minutes = block.on_new_objects.debounce_minutes
+            self._schedule(
+                "NewObjectsCheck", f"rate({minutes} minute{'s' if minutes > 1 else ''})", "UTC", NEW_OBJECTS
+            )
 
         cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "JobNamePrefix", value=self.job_prefix)
@@ -125,6 +138,93 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
             "result per object under its output prefix; the grant covers only those prefixes.",
         )
 
+    def _new_input_queue(self) -> sqs.Queue:
+        """Object-created events under the input prefix, counted and cleared by the next check."""
+        queue = sqs.Queue(
+            self,
+            "NewInput",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(4),
+        )
+        cfn_queue = queue.node.default_child
+        assert isinstance(cfn_queue, sqs.CfnQueue)
+        # checkov reads skips, with their reasons, from the template's metadata.
+        cfn_queue.add_metadata(
+            "checkov",
+            {
+                "skip": [
+                    {
+                        "id": "CKV_AWS_27",
+                        "comment": "Encrypted with SQS-managed keys; the messages hold only the names of "
+                        "new objects, and a customer key would have to admit EventBridge to the key policy.",
+                    }
+                ]
+            },
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "The queue only counts arrivals between checks; its messages are never processed one by "
+            "one, so none can fail into a dead-letter queue.",
+        )
+        bucket, _, prefix = self.paths["input"].removeprefix("s3://").partition("/")
+        events.Rule(
+            self,
+            "InputCreated",
+            description=f"Objects created under {self.paths['input']}",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": prefix}]}},
+            ),
+            targets=[targets.SqsQueue(queue)],
+        )
+        return queue
+
+    def _check_new_input(self, run_job: sfn.IChainable) -> sfn.IChainable:
+        """Executions started by the check first count the queued arrivals: none, nothing to do;
+        some, clear them and run one job for all. Other executions run the job at once."""
+        assert self.new_input is not None
+        count = tasks.CallAwsService(
+            self,
+            "CountNewInput",
+            service="sqs",
+            action="getQueueAttributes",
+            parameters={
+                "QueueUrl": self.new_input.queue_url,
+                "AttributeNames": ["ApproximateNumberOfMessages"],
+            },
+            iam_resources=[self.new_input.queue_arn],
+            result_selector={"waiting.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"},
+            result_path="$.newInput",
+        )
+        clear = tasks.CallAwsService(
+            self,
+            "ClearNewInput",
+            service="sqs",
+            action="purgeQueue",
+            parameters={"QueueUrl": self.new_input.queue_url},
+            iam_resources=[self.new_input.queue_arn],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        has_new_input = (
+            sfn.Choice(self, "HasNewInput")
+            .when(sfn.Condition.number_greater_than("$.newInput.waiting", 0), clear.next(run_job))
+            .otherwise(sfn.Succeed(self, "NothingNew"))
+        )
+        return (
+            sfn.Choice(self, "StartedByCheck")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.trigger"),
+                    sfn.Condition.string_equals("$.trigger", NEW_OBJECTS),
+                ),
+                count.next(has_new_input),
+            )
+            .otherwise(run_job)
+        )
+
     def _state_machine(self) -> sfn.StateMachine:
         block = self.block
         run_job = sfn.CustomState(self, "RunTransformJob", state_json=self._transform_task())
@@ -171,7 +271,11 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
         state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(run_job.next(notify_success)),
+            definition_body=sfn.DefinitionBody.from_chainable(
+                self._check_new_input(run_job.next(notify_success))
+                if self.new_input is not None
+                else run_job.next(notify_success)
+            ),
             role=role.without_policy_updates(),  # every grant is in the managed policy above
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
@@ -264,6 +368,16 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
                     resources=[sync_rule],
                 ),
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[self.notifications.topic_arn]),
+                *(
+                    [
+                        iam.PolicyStatement(
+                            actions=["sqs:GetQueueAttributes", "sqs:PurgeQueue"],
+                            resources=[self.new_input.queue_arn],
+                        )
+                    ]
+                    if self.new_input is not None
+                    else []
+                ),
                 iam.PolicyStatement(
                     actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.store.key.key_arn]
                 ),
@@ -301,17 +415,17 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
             "(https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).",
         )
 
-    def _schedule(self, block: BatchTransform) -> None:
-        assert block.schedule is not None
+    def _schedule(self, construct_id: str, expression: str, time_zone: str, trigger: str) -> None:
+        """An EventBridge Scheduler schedule that starts the state machine with ``trigger``."""
         role = iam.Role(
             self,
-            "SchedulerRole",
+            f"{construct_id}Role",
             assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"Starts the {self.job_prefix} state machine on its schedule",
+            description=f"Starts the {self.job_prefix} state machine ({trigger})",
         )
         policy = iam.ManagedPolicy(
             self,
-            "SchedulerPolicy",
+            f"{construct_id}Policy",
             roles=[role],
             statements=[
                 iam.PolicyStatement(
@@ -321,14 +435,14 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
         )
         schedule = scheduler.CfnSchedule(
             self,
-            "Schedule",
-            schedule_expression=f"cron({block.schedule.cron})",
-            schedule_expression_timezone=block.schedule.timezone,
+            construct_id,
+            schedule_expression=expression,
+            schedule_expression_timezone=time_zone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.state_machine.state_machine_arn,
                 role_arn=role.role_arn,
-                input=json.dumps({"trigger": "schedule"}),
+                input=json.dumps({"trigger": trigger}),
             ),
         )
         schedule.node.add_dependency(policy)

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -118,6 +119,47 @@ def test_a_batch_run_embeds_a_file_and_sentences_that_mean_the_same_come_out_clo
     assert same > unrelated + 0.2
     assert "Completed" in deployed.stdout
     assert "/batch/output/deploy-local-sample.jsonl.out" in deployed.stdout
+
+
+def _states_of_a_new_objects_check(port: int) -> list[str]:
+    """Start the batch state machine as its new-objects schedule does, wait, and list its states."""
+    clients = {
+        service: boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        for service in ("cloudformation", "stepfunctions")
+    }
+    (stack,) = clients["cloudformation"].describe_stacks(StackName="minilm-embeddings-dev-batch")["Stacks"]
+    machine = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "StateMachineArn")
+    stepfunctions = clients["stepfunctions"]
+    execution = stepfunctions.start_execution(stateMachineArn=machine, input='{"trigger": "new-objects"}')
+    for _ in range(120):
+        if stepfunctions.describe_execution(executionArn=execution["executionArn"])["status"] != "RUNNING":
+            break
+        time.sleep(0.5)
+    history = stepfunctions.get_execution_history(executionArn=execution["executionArn"])["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def test_new_input_starts_one_job_at_the_next_check_and_none_after(local_aws: int) -> None:
+    # GIVEN the batch deploy above uploaded one object under the input prefix (one queued event)
+    # WHEN the new-objects check runs twice
+    first = _states_of_a_new_objects_check(local_aws)
+    second = _states_of_a_new_objects_check(local_aws)
+    # THEN the first clears the queue and runs one job; the second finds nothing new
+    assert first == [
+        "StartedByCheck",
+        "CountNewInput",
+        "HasNewInput",
+        "ClearNewInput",
+        "RunTransformJob",
+        "NotifySuccess",
+    ]
+    assert second == ["StartedByCheck", "CountNewInput", "HasNewInput", "NothingNew"]
 
 
 def test_destroy_removes_every_stack_of_the_environment(local_aws: int) -> None:

@@ -495,3 +495,56 @@ def test_an_export_no_longer_imported_is_deleted_with_its_stack(aws: None) -> No
 
     assert _live_stacks(cloudformation) == []
     assert cloudformation.list_exports()["Exports"] == []
+
+
+def test_fix_s3_eventbridge_notifications_object_events_reach_a_rule(aws: None) -> None:
+    # GIVEN a bucket created by CloudFormation with EventBridge notifications, and a rule that
+    # sends its object-created events under a prefix to a queue
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="new-input")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    template = {
+        "Resources": {
+            "Data": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "BucketName": "batch-data-b",
+                    "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+                },
+            }
+        }
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="data", TemplateBody=json.dumps(template)
+    )
+    events = boto3.client("events", region_name=REGION)
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["batch-data-b"]}, "object": {"key": [{"prefix": "in/"}]}},
+    }
+    events.put_rule(Name="input-created", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="input-created", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    # WHEN objects are uploaded inside and outside the prefix
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket="batch-data-b", Key="in/part-1.jsonl", Body=b"{}\n")
+    s3.put_object(Bucket="batch-data-b", Key="elsewhere/x", Body=b"{}\n")
+    # THEN one event, for the object under the prefix, waits in the queue
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["detail"]["object"]["key"] for m in messages] == ["in/part-1.jsonl"]
+
+
+def test_fix_stepfunctions_execution_names_unnamed_starts_get_their_own_names(aws: None) -> None:
+    # GIVEN a state machine, started twice without a name (as EventBridge Scheduler starts it)
+    stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    machine = stepfunctions.create_state_machine(
+        name="checks", definition=json.dumps(definition), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    first = stepfunctions.start_execution(stateMachineArn=machine)["executionArn"]
+    # WHEN it is started again without a name THEN it runs as a second execution with its own name
+    second = stepfunctions.start_execution(stateMachineArn=machine)["executionArn"]
+    assert first != second
+    assert not first.endswith(":None")

@@ -117,13 +117,48 @@ def test_executions_log_everything_encrypted_and_are_traced(dev: SynthesizedEnvi
     assert log_group["RetentionInDays"] == 90
 
 
+def _schedules(env: SynthesizedEnvironment) -> dict[str, dict[str, Any]]:
+    return {
+        json.loads(s["Properties"]["Target"]["Input"])["trigger"]: s["Properties"]
+        for s in _all(env, "AWS::Scheduler::Schedule").values()
+    }
+
+
 def test_the_schedule_starts_the_state_machine_in_its_time_zone(dev: SynthesizedEnvironment) -> None:
-    schedule = _only(dev, "AWS::Scheduler::Schedule")["Properties"]
+    schedule = _schedules(dev)["schedule"]
     assert schedule["ScheduleExpression"] == "cron(0 2 ? * MON-FRI *)"
     assert schedule["ScheduleExpressionTimezone"] == "Europe/Berlin"
     assert schedule["Target"]["Arn"] == {"Ref": next(iter(_all(dev, "AWS::StepFunctions::StateMachine")))}
-    (start,) = _statements(dev, "SchedulerPolicy")
+    (start,) = _statements(dev, "SchedulePolicy")
     assert start["Action"] == "states:StartExecution"
+
+
+def test_new_objects_under_the_input_prefix_queue_up_for_the_next_check(dev: SynthesizedEnvironment) -> None:
+    rule = _only(dev, "AWS::Events::Rule")["Properties"]
+    assert rule["EventPattern"]["source"] == ["aws.s3"]
+    assert rule["EventPattern"]["detail-type"] == ["Object Created"]
+    assert rule["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "batch/input/"}]}
+    (queue_id,) = _all(dev, "AWS::SQS::Queue")
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    check = _schedules(dev)["new-objects"]
+    assert check["ScheduleExpression"] == "rate(15 minutes)"
+
+
+def test_a_check_runs_one_job_for_all_new_input_or_none_without_any(dev: SynthesizedEnvironment) -> None:
+    states = _definition(dev)["States"]
+    started_by_check = states[_definition(dev)["StartAt"]]
+    assert started_by_check["Type"] == "Choice"
+    assert started_by_check["Default"] == "RunTransformJob"
+    assert started_by_check["Choices"][0]["Next"] == "CountNewInput"
+    has_new = states["HasNewInput"]
+    assert has_new["Choices"][0] == {
+        "Variable": "$.newInput.waiting",
+        "NumericGreaterThan": 0,
+        "Next": "ClearNewInput",
+    }
+    assert has_new["Default"] == "NothingNew"
+    assert states["ClearNewInput"]["Next"] == "RunTransformJob"
+    assert states["ClearNewInput"]["Resource"] == "arn:<AWS::Partition>:states:::aws-sdk:sqs:purgeQueue"
 
 
 def test_the_state_machine_may_touch_only_its_own_jobs(dev: SynthesizedEnvironment) -> None:
