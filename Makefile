@@ -74,10 +74,17 @@ schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
 catalogs: $(VENV)/.installed  ## regenerate endpoint_configs/{image_uris,service_tables}.json from the pinned SDKs
 	$(PY) -m endpoint_configs catalogs
 
+# mypy (about 45 s cold) runs beside pytest, whose slow tests leave a core idle while they wait
+# on the cdk CLI; its report is shown only when it fails, so pytest's summary stays the last line.
 test: install  ## lint, schema check and the whole pytest suite
 	$(PY) -m endpoint_configs schema --check
-	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@echo "mypy --strict runs beside the tests"; \
+	$(VENV)/bin/mypy . > .mypy.log 2>&1 & mypy=$$!; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile; tests=$$?; \
+	if ! wait $$mypy; then cat .mypy.log; echo "mypy failed"; exit 1; fi; \
+	exit $$tests
 
 lint: $(VENV)/.installed  ## ruff + mypy --strict
 	$(VENV)/bin/ruff check .
