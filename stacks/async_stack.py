@@ -6,7 +6,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -35,11 +34,10 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
         store = self.store
         configured = {"input": block.input_path, "output": block.output_path, "failure": block.failure_path}
         locations = {
-            kind: self._location(uri, ASYNC_DEFAULT_PREFIXES[kind], store.bucket)
-            for kind, uri in configured.items()
+            kind: self.s3_location(uri, ASYNC_DEFAULT_PREFIXES[kind]) for kind, uri in configured.items()
         }
-        self.paths = {kind: uri for kind, (uri, _) in locations.items()}
-        objects = {kind: arn for kind, (_, arn) in locations.items()}
+        self.paths = {kind: location.uri for kind, location in locations.items()}
+        objects = {kind: location.objects_arn for kind, location in locations.items()}
         self.success_topic = self._topic("SuccessTopic", block.success_topic_arn)
         self.error_topic = self._topic("ErrorTopic", block.error_topic_arn)
         self.endpoint = self.add_endpoint(
@@ -102,32 +100,13 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
             alarm_topic=store.alarm_topic,
             thresholds=props.queue_thresholds(block.alarms),
         )
-        for kind, uri in configured.items():
-            title = kind.capitalize()
-            if uri is not None:
-                cdk.CfnOutput(self, f"{title}Path", value=uri, description=f"Async {kind} location")
-            else:
-                # A key prefix, not the whole s3:// path: outputs that re-export an imported value
-                # are a smell (cfn-lint W6001); the bucket is the stateful stack's export.
-                cdk.CfnOutput(
-                    self,
-                    f"{title}Prefix",
-                    value=ASYNC_DEFAULT_PREFIXES[kind],
-                    description=f"Async {kind} key prefix in bucket export {store.exports.bucket_name}",
-                )
+        self.publish_locations("Async", configured, ASYNC_DEFAULT_PREFIXES)
         cdk.CfnOutput(
             self,
             "InvocationTimeoutSeconds",
             value=str(block.invocation_timeout_seconds),
             description="Pass to InvokeEndpointAsync as InvocationTimeoutSeconds",
         )
-
-    def _location(self, uri: str | None, default_prefix: str, bucket: s3.IBucket) -> tuple[str, str]:
-        """The S3 URI of a path and the ARN pattern of the objects under it."""
-        if uri is None:
-            return f"s3://{bucket.bucket_name}/{default_prefix}", bucket.arn_for_objects(f"{default_prefix}*")
-        bucket_name, _, prefix = uri.removeprefix("s3://").partition("/")
-        return uri, f"arn:{self.partition}:s3:::{bucket_name}/{prefix}*"
 
     def _topic(self, construct_id: str, arn: str | None) -> sns.ITopic:
         if arn is not None:

@@ -25,7 +25,7 @@ from endpoint_configs.naming import BATCH_DEFAULT_PREFIXES
 from sagemaker_constructs.compliance import acknowledge, rendered_for_nag
 from sagemaker_constructs.execution_role import ModelLogs
 from stacks import props
-from stacks.workload_stack import WorkloadStack
+from stacks.workload_stack import S3Location, WorkloadStack
 
 NEW_OBJECTS = "new-objects"
 """The ``trigger`` of the executions that check for new input first."""
@@ -52,9 +52,9 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
         store = self.store
         configured = {"input": block.input_path, "output": block.output_path}
         locations = {
-            kind: self._location(uri, BATCH_DEFAULT_PREFIXES[kind]) for kind, uri in configured.items()
+            kind: self.s3_location(uri, BATCH_DEFAULT_PREFIXES[kind]) for kind, uri in configured.items()
         }
-        self.paths = {kind: uri for kind, (uri, _, _) in locations.items()}
+        self.paths = {kind: location.uri for kind, location in locations.items()}
         self._grant_model_io(locations)
         self.new_input = self._new_input_queue() if block.on_new_objects is not None else None
 
@@ -82,17 +82,7 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
 
         cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "JobNamePrefix", value=self.job_prefix)
-        for kind, uri in configured.items():
-            title = kind.capitalize()
-            if uri is not None:
-                cdk.CfnOutput(self, f"{title}Path", value=uri, description=f"Batch {kind} location")
-            else:
-                cdk.CfnOutput(
-                    self,
-                    f"{title}Prefix",
-                    value=BATCH_DEFAULT_PREFIXES[kind],
-                    description=f"Batch {kind} key prefix in bucket export {store.exports.bucket_name}",
-                )
+        self.publish_locations("Batch", configured, BATCH_DEFAULT_PREFIXES)
 
     @property
     def job_prefix(self) -> str:
@@ -101,24 +91,12 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
     def model_logs(self) -> ModelLogs:
         return ModelLogs.of_transform_jobs(self.job_prefix)
 
-    def _location(self, uri: str | None, default_prefix: str) -> tuple[str, str, str]:
-        """The S3 URI of a path, its bucket's ARN and the ARN pattern of the objects under it."""
-        if uri is None:
-            bucket = self.store.bucket
-            return (
-                f"s3://{bucket.bucket_name}/{default_prefix}",
-                bucket.bucket_arn,
-                bucket.arn_for_objects(f"{default_prefix}*"),
-            )
-        bucket_name, _, prefix = uri.removeprefix("s3://").partition("/")
-        bucket_arn = f"arn:{self.partition}:s3:::{bucket_name}"
-        return uri, bucket_arn, f"{bucket_arn}/{prefix}*"
-
-    def _grant_model_io(self, locations: dict[str, tuple[str, str, str]]) -> None:
+    def _grant_model_io(self, locations: dict[str, S3Location]) -> None:
         """The job runs with the model's role: it lists and reads the input, writes the output."""
-        input_uri, input_bucket, input_objects = locations["input"]
-        _, _, output_objects = locations["output"]
-        input_prefix = input_uri.removeprefix("s3://").partition("/")[2]
+        input_location, output_location = locations["input"], locations["output"]
+        input_bucket, input_objects = input_location.bucket_arn, input_location.objects_arn
+        output_objects = output_location.objects_arn
+        input_prefix = input_location.key_prefix
         self.served.execution_role.add_policy(
             "BatchIoPolicy",
             [

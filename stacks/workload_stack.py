@@ -5,7 +5,8 @@ endpoint with the storage-key rule, guarded updates, alarm grants and its name a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import aws_cdk as cdk
@@ -19,6 +20,21 @@ from sagemaker_constructs.model import ServedModel
 from sagemaker_constructs.model_data import ArtifactLocation
 from sagemaker_constructs.storage import ImportedModelStore
 from stacks import props
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """An S3 prefix a workload reads or writes: its ``s3://`` URI, its bucket's ARN, and the ARN
+    pattern of the objects under it."""
+
+    uri: str
+    bucket_arn: str
+    objects_arn: str
+
+    @property
+    def key_prefix(self) -> str:
+        return self.uri.removeprefix("s3://").partition("/")[2]
+
 
 Block = TypeVar("Block", bound=WorkloadBlock)
 EndpointBlock = TypeVar("EndpointBlock", bound=EndpointSettings)
@@ -61,6 +77,38 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
             vpc=props.vpc_placement(config.model.vpc),
             network_isolation_off_because=block.NETWORK_ISOLATION_UNSUPPORTED,
         )
+
+    def s3_location(self, uri: str | None, default_prefix: str) -> S3Location:
+        """The configured ``s3://`` prefix, or ``default_prefix`` in the environment's bucket."""
+        if uri is None:
+            bucket = self.store.bucket
+            return S3Location(
+                f"s3://{bucket.bucket_name}/{default_prefix}",
+                bucket.bucket_arn,
+                bucket.arn_for_objects(f"{default_prefix}*"),
+            )
+        bucket_name, _, prefix = uri.removeprefix("s3://").partition("/")
+        bucket_arn = f"arn:{self.partition}:s3:::{bucket_name}"
+        return S3Location(uri, bucket_arn, f"{bucket_arn}/{prefix}*")
+
+    def publish_locations(
+        self, what: str, configured: Mapping[str, str | None], default_prefixes: Mapping[str, str]
+    ) -> None:
+        """An output per location: ``<Name>Path`` with a configured URI, else ``<Name>Prefix`` with
+        the key prefix in the environment's bucket (clients read both; ``endpoint_client``)."""
+        for name, uri in configured.items():
+            title = name.capitalize()
+            if uri is not None:
+                cdk.CfnOutput(self, f"{title}Path", value=uri, description=f"{what} {name} location")
+            else:
+                # A key prefix, not the whole s3:// path: outputs that re-export an imported value
+                # are a smell (cfn-lint W6001); the bucket is the stateful stack's export.
+                cdk.CfnOutput(
+                    self,
+                    f"{title}Prefix",
+                    value=default_prefixes[name],
+                    description=f"{what} {name} key prefix in bucket export {self.store.exports.bucket_name}",
+                )
 
     def model_logs(self) -> ModelLogs:
         """Where the kind's model containers write their logs."""

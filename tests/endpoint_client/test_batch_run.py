@@ -8,7 +8,6 @@ import dataclasses
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from endpoint_client.batch import (
 from endpoint_client.errors import BatchRunTimeoutError, JobKindError, NotAJobError
 from endpoint_client.invoke import PollSchedule, async_input_location
 from endpoint_configs import BatchTransform, EnvironmentConfig
-from local_aws.moto_fixes import RoutedInvocation, execute_state_machines, install, use_model_router
+from local_aws.moto_fixes import execute_state_machines, install, use_model_router
 from local_aws.state import ServerState, read_state
 from stacks.registry import WORKLOAD_KINDS, Invocation
 from tests.endpoint_client.conftest import (
@@ -42,6 +41,7 @@ from tests.endpoint_client.conftest import (
     deploy_stateful,
     moto_clients,
 )
+from tests.local_aws.stub_models import LineModel, json_lines
 
 KIND = "batch"
 MODEL = "batch-model"
@@ -51,39 +51,6 @@ FAST = PollSchedule(first_seconds=0.02, factor=1.5, longest_seconds=0.1)
 ARN = re.compile(
     rf"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{MACHINE}:manual-\d{{8}}T\d{{6}}Z-[0-9a-f]{{12}}"
 )
-
-
-@dataclass
-class LineModel:
-    """A model runner that answers each JSON line ``{"inputs": s}`` with ``{"echo": s}`` and rejects
-    a request holding the sentence ``fail`` with a 400."""
-
-    requests: list[bytes] = field(default_factory=list)
-
-    def invoke(self, *args: Any, **kwargs: Any) -> RoutedInvocation | None:
-        return None
-
-    def run_model(
-        self,
-        account_id: str,
-        region: str,
-        model_name: str,
-        body: bytes,
-        *,
-        content_type: str | None,
-        accept: str | None,
-        max_payload_bytes: int,
-    ) -> RoutedInvocation | None:
-        self.requests.append(body)
-        sentences = [json.loads(line)["inputs"] for line in body.decode().splitlines()]
-        if "fail" in sentences:
-            return RoutedInvocation("", 400, b"the stub model refuses 'fail'", "text/plain", "Bad Request")
-        answer = "\n".join(json.dumps({"echo": sentence}) for sentence in sentences)
-        return RoutedInvocation("", 200, answer.encode(), "application/json", None)
-
-
-def _lines(*sentences: str) -> bytes:
-    return "".join(json.dumps({"inputs": sentence}) + "\n" for sentence in sentences).encode()
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +70,7 @@ def executing(fake_credentials: None) -> Iterator[None]:
 @pytest.fixture
 def model() -> Iterator[LineModel]:
     """GIVEN deployed models answered by :class:`LineModel`."""
-    runner = LineModel()
+    runner = LineModel(answer_content_type="application/json")
     use_model_router(runner)
     try:
         yield runner
@@ -223,7 +190,7 @@ def test_a_started_run_prints_its_execution_arn_and_runs_with_the_manual_trigger
     executing: None, model: LineModel, config: EnvironmentConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN the batch workload deployed, with one input object
-    deploy_batch(moto_clients, config, inputs={"a.jsonl": _lines("one")})
+    deploy_batch(moto_clients, config, inputs={"a.jsonl": json_lines("one")})
     # WHEN a run is started without --wait (and without --endpoint-type: dev's default is realtime)
     status = main(["batch-run", "--env", "dev"])
     # THEN only the execution ARN is on stdout, and where it reads and writes on stderr
@@ -242,7 +209,7 @@ def test_a_started_run_prints_its_execution_arn_and_runs_with_the_manual_trigger
 def test_waiting_prints_the_jobs_name_status_duration_and_output(
     executing: None, model: LineModel, config: EnvironmentConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deploy_batch(moto_clients, config, inputs={"a.jsonl": _lines("one", "two")})
+    deploy_batch(moto_clients, config, inputs={"a.jsonl": json_lines("one", "two")})
     status = main(["batch-run", "--wait", "--timeout", "30"])
     out, err = capsys.readouterr()
     assert status == 0, err
@@ -263,7 +230,7 @@ def test_a_failing_record_exits_1_with_the_jobs_failure_reason(
     executing: None, model: LineModel, config: EnvironmentConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN input with a line the model rejects
-    deploy_batch(moto_clients, config, inputs={"bad.jsonl": _lines("fine", "fail")})
+    deploy_batch(moto_clients, config, inputs={"bad.jsonl": json_lines("fine", "fail")})
     # WHEN a run is started and waited for
     status = main(["batch-run", "--wait"])
     # THEN exit 1, with the ARN on stdout and the job's FailureReason in one line on stderr
@@ -301,7 +268,7 @@ def test_a_run_that_outlasts_the_timeout_says_it_goes_on_and_how_to_look_later(
 def test_the_api_gives_the_run_and_where_it_reads_and_writes(
     executing: None, model: LineModel, config: EnvironmentConfig
 ) -> None:
-    deploy_batch(moto_clients, config, inputs={"a.jsonl": _lines("one")})
+    deploy_batch(moto_clients, config, inputs={"a.jsonl": json_lines("one")})
     clients = AwsClients.real(REGION)
 
     assert batch_locations(clients("cloudformation"), config, KIND) == (
@@ -347,7 +314,7 @@ def test_a_run_sagemaker_refuses_fails_with_the_tasks_error(
     executing: None, config: EnvironmentConfig
 ) -> None:
     # GIVEN the state machine, but its model was deleted
-    deploy_batch(moto_clients, config, inputs={"a.jsonl": _lines("one")})
+    deploy_batch(moto_clients, config, inputs={"a.jsonl": json_lines("one")})
     moto_clients("sagemaker").delete_model(ModelName=MODEL)
     clients = AwsClients.real(REGION)
     result = wait_for_batch_run(
@@ -524,11 +491,11 @@ def test_the_local_aws_runs_it_through_its_server(
     monkeypatch.setitem(default_user_config, "stepfunctions", default_user_config["stepfunctions"])
     monkeypatch.setenv("MOTO_PORT", "0")
     execute_state_machines(server_port=moto_server.port)
-    deploy_batch(AwsClients.local(moto_server.url, REGION), config, inputs={"a.jsonl": _lines("one")})
+    deploy_batch(AwsClients.local(moto_server.url, REGION), config, inputs={"a.jsonl": json_lines("one")})
     # WHEN a run is started with --local-aws and waited for
     status = main(["batch-run", "--local-aws", "--wait"], local_aws_state=lambda: moto_server)
     # THEN it completed there
     out, err = capsys.readouterr()
     assert status == 0, err
     assert out.splitlines()[2::2] == ["status: Completed", f"output: s3://{ENVIRONMENT_BUCKET}/batch/output/"]
-    assert model.requests == [_lines("one").rstrip(b"\n")]
+    assert [body for body, _, _ in model.requests] == [json_lines("one").rstrip(b"\n")]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,48 +22,15 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig, default_user_config
 from moto.server import ThreadedMotoServer
 
-from local_aws.moto_fixes import RoutedInvocation, execute_state_machines, install, use_model_router
+from local_aws.moto_fixes import execute_state_machines, install, use_model_router
 from local_aws.transform_jobs import output_location, split_records
 from tests.local_aws.conftest import ACCOUNT_ID, CREDENTIALS, IMAGE, REGION, ROLE_ARN
+from tests.local_aws.stub_models import LineModel, json_lines
 
 BUCKET = "batch-data"
 MODEL = "embedder"
 EXECUTING: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
 MB = 1024 * 1024
-
-
-@dataclass
-class LineModel:
-    """A model runner whose model answers each JSON line ``{"inputs": s}`` of a request with
-    ``{"echo": s}`` on a line of its own, and rejects a request holding the sentence ``fail`` with a
-    400. It records each request it got."""
-
-    requests: list[tuple[bytes, str | None, str | None]] = field(default_factory=list)
-
-    def invoke(self, *args: Any, **kwargs: Any) -> RoutedInvocation | None:
-        return None
-
-    def run_model(
-        self,
-        account_id: str,
-        region: str,
-        model_name: str,
-        body: bytes,
-        *,
-        content_type: str | None,
-        accept: str | None,
-        max_payload_bytes: int,
-    ) -> RoutedInvocation | None:
-        self.requests.append((body, content_type, accept))
-        sentences = [json.loads(line)["inputs"] for line in body.decode().splitlines()]
-        if "fail" in sentences:
-            return RoutedInvocation("", 400, b"the stub model refuses 'fail'", "text/plain", "Bad Request")
-        answer = "\n".join(json.dumps({"echo": sentence}) for sentence in sentences)
-        return RoutedInvocation("", 200, answer.encode(), "application/jsonlines", None)
-
-
-def _lines(*sentences: str) -> bytes:
-    return "".join(json.dumps({"inputs": sentence}) + "\n" for sentence in sentences).encode()
 
 
 @pytest.fixture
@@ -148,8 +114,8 @@ def _read(s3: Any, key: str) -> bytes:
 def test_fix_sagemaker_transform_jobs_writes_one_out_object_per_input_object(model: LineModel) -> None:
     # GIVEN two JSON Lines objects under in/, one in a sub-folder
     s3 = boto3.client("s3", region_name=REGION)
-    s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=_lines("one", "two", "three"))
-    s3.put_object(Bucket=BUCKET, Key="in/more/b.jsonl", Body=_lines("four"))
+    s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=json_lines("one", "two", "three"))
+    s3.put_object(Bucket=BUCKET, Key="in/more/b.jsonl", Body=json_lines("four"))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
 
     # WHEN a MultiRecord transform job runs over in/
@@ -173,13 +139,13 @@ def test_fix_sagemaker_transform_jobs_writes_one_out_object_per_input_object(mod
 
 def test_single_record_sends_one_request_per_line(model: LineModel) -> None:
     s3 = boto3.client("s3", region_name=REGION)
-    s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=_lines("one", "two", "three"))
+    s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=json_lines("one", "two", "three"))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
 
     sagemaker.create_transform_job(**_job_request("one-by-one", BatchStrategy="SingleRecord"))
 
     assert _wait_for_job(sagemaker, "one-by-one")["TransformJobStatus"] == "Completed"
-    expected = [_lines(sentence).rstrip(b"\n") for sentence in ("one", "two", "three")]
+    expected = [json_lines(sentence).rstrip(b"\n") for sentence in ("one", "two", "three")]
     assert [body for body, _, _ in model.requests] == expected
     assert len(_read(s3, "out/a.jsonl.out").splitlines()) == 3
 
@@ -188,7 +154,7 @@ def test_multi_record_packs_as_many_lines_as_fit_max_payload(model: LineModel) -
     # GIVEN three lines of 0.4 MB: two fit 1 MB, three do not
     s3 = boto3.client("s3", region_name=REGION)
     big = ["x" * (400 * 1024), "y" * (400 * 1024), "z" * (400 * 1024)]
-    s3.put_object(Bucket=BUCKET, Key="in/big.jsonl", Body=_lines(*big))
+    s3.put_object(Bucket=BUCKET, Key="in/big.jsonl", Body=json_lines(*big))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
 
     sagemaker.create_transform_job(**_job_request("packed", MaxPayloadInMB=1))
@@ -201,7 +167,7 @@ def test_multi_record_packs_as_many_lines_as_fit_max_payload(model: LineModel) -
 
 def test_a_record_over_max_payload_fails_the_job(model: LineModel) -> None:
     s3 = boto3.client("s3", region_name=REGION)
-    s3.put_object(Bucket=BUCKET, Key="in/huge.jsonl", Body=_lines("ok", "x" * (MB + 1)))
+    s3.put_object(Bucket=BUCKET, Key="in/huge.jsonl", Body=json_lines("ok", "x" * (MB + 1)))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
 
     sagemaker.create_transform_job(**_job_request("too-big", MaxPayloadInMB=1))
@@ -216,7 +182,7 @@ def test_a_record_over_max_payload_fails_the_job(model: LineModel) -> None:
 def test_a_record_the_model_rejects_fails_the_job_naming_the_object_and_the_message(model: LineModel) -> None:
     # GIVEN an object with a line the model rejects
     s3 = boto3.client("s3", region_name=REGION)
-    s3.put_object(Bucket=BUCKET, Key="in/bad.jsonl", Body=_lines("fine", "fail"))
+    s3.put_object(Bucket=BUCKET, Key="in/bad.jsonl", Body=json_lines("fine", "fail"))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
 
     # WHEN a SingleRecord job runs over it
@@ -249,7 +215,7 @@ def test_without_a_model_router_a_job_completes_at_once_and_writes_nothing(aws: 
     # GIVEN no model router (moto's behaviour)
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=_lines("one"))
+    s3.put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=json_lines("one"))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     _create_model(sagemaker)
 
@@ -368,7 +334,7 @@ def test_fix_stepfunctions_sagemaker_sync_runs_the_job_and_hands_on_describe_tra
 ) -> None:
     # GIVEN input under in/ and the batch state machine
     clients = _clients()
-    clients["s3"].put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=_lines("one", "two"))
+    clients["s3"].put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=json_lines("one", "two"))
 
     # WHEN an execution runs
     arn = _start(clients, _definition())
@@ -390,7 +356,7 @@ def test_fix_stepfunctions_sagemaker_sync_runs_the_job_and_hands_on_describe_tra
 def test_a_record_the_model_rejects_fails_the_task_and_reaches_the_catch(model: LineModel) -> None:
     # GIVEN input with a line the model rejects
     clients = _clients()
-    clients["s3"].put_object(Bucket=BUCKET, Key="in/bad.jsonl", Body=_lines("fail"))
+    clients["s3"].put_object(Bucket=BUCKET, Key="in/bad.jsonl", Body=json_lines("fail"))
 
     # WHEN an execution runs
     arn = _start(clients, _definition())
@@ -479,7 +445,7 @@ def test_the_local_aws_runs_the_batch_state_machine_through_its_server(
     try:
         clients = _clients(endpoint_url=f"http://127.0.0.1:{port}")
         clients["s3"].create_bucket(Bucket=BUCKET)
-        clients["s3"].put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=_lines("one"))
+        clients["s3"].put_object(Bucket=BUCKET, Key="in/a.jsonl", Body=json_lines("one"))
         _create_model(boto3.client("sagemaker", region_name=REGION, endpoint_url=f"http://127.0.0.1:{port}"))
 
         # WHEN the batch state machine runs
@@ -520,7 +486,7 @@ def test_the_example_model_embeds_a_jsonl_dataset(aws: None, tmp_path: Path) -> 
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="model/model.tar.gz", Body=built.path.read_bytes())
     sentences = ["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell today."]
-    s3.put_object(Bucket=BUCKET, Key="in/sentences.jsonl", Body=_lines(*sentences))
+    s3.put_object(Bucket=BUCKET, Key="in/sentences.jsonl", Body=json_lines(*sentences))
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     _create_model(sagemaker)
     models = LocalModels(tmp_path / "artifacts")
