@@ -39,11 +39,13 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
     (``createTransformJob.sync``): job name ``<prefix>-<uuid>``, retries with backoff on throttling
     and capacity errors, a message on the notification topic when the job succeeds or fails, logs
     at level ALL (KMS) and X-Ray tracing. An EventBridge Scheduler schedule starts it when the block
-    has one; ``make batch-run`` starts it by hand. The model's role reads only the input prefix and
-    writes only the output prefix; the state machine may create, describe and stop only jobs with
-    its prefix. Failed executions raise an alarm on the environment's topic.
-    Exposes ``state_machine``, ``notifications``, ``paths``, ``job_prefix`` and
-    ``failed_executions`` besides the base's attributes.
+    has one; with ``on_new_objects``, arrivals under the input prefix queue up and a check every
+    ``debounce_minutes`` runs one job for them; ``make batch-run`` starts it by hand. The model's
+    role reads only the input prefix and writes only the output prefix; the state machine may
+    create, describe and stop only jobs with its prefix. Failed executions raise an alarm on the
+    environment's topic.
+    Exposes ``state_machine``, ``notifications``, ``paths``, ``job_prefix``, ``new_input`` (the
+    queue, or None) and ``failed_executions`` besides the base's attributes.
     """
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
