@@ -110,9 +110,14 @@ destroy-local: $(VENV)/.installed  ## delete every stack of ENV from the local A
 	$(PY) -m local_aws destroy --env $(ENV)
 	$(PY) -m local_aws stop
 
-destroy: install validate-env  ## cdk destroy ENV (stateful + ENDPOINT_TYPE) in the real AWS account; asks first
-	@echo "warning: this deletes the $(ENV) stacks in the AWS account of your credentials (cdk asks before deleting)"
-	$(CDK) destroy --all $(CDK_FLAGS)
+# Each kind's stack is destroyed with the app synthesized for that kind, then the stateful stack,
+# whose exports the workload stacks import. cdk asks before each deletion.
+destroy: install validate-env  ## cdk destroy every stack of ENV in the real AWS account, stateful last; asks first
+	@echo "warning: this deletes the $(ENV) stacks in the AWS account of your credentials (cdk asks before each)"
+	@set -e; for kind in $$($(PY) -m endpoint_configs kinds --env $(ENV)); do \
+		$(CDK) destroy -c env=$(ENV) -c endpoint_type=$$kind "*-$(ENV)-$$kind"; \
+	done
+	$(CDK) destroy --exclusively -c env=$(ENV) "*-$(ENV)-stateful"
 
 local-aws: $(VENV)/.installed  ## run the local AWS in the foreground on 127.0.0.1:LOCAL_AWS_PORT
 	$(PY) -m local_aws start --port $(LOCAL_AWS_PORT)

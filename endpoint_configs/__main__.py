@@ -76,7 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         "catalogs", help="regenerate image_uris.json and service_tables.json from the pinned SDKs"
     )
     catalogs.add_argument("--check", action="store_true", help="fail if either file is stale")
+    kinds = commands.add_parser("kinds", help="the workload kinds an environment offers, one per line")
+    kinds.add_argument("--env", required=True, help="environment")
     args = parser.parse_args(argv)
+    if args.command == "kinds":
+        try:
+            print("\n".join(load_environment_config(args.env).offered_endpoint_types))
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            return 1
+        return 0
     if args.command == "validate":
         return _validate(
             args.env or available_environments(args.config_dir), args.endpoint_type, args.config_dir

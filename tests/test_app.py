@@ -216,3 +216,17 @@ def test_cdk_json_sets_every_feature_flag_cdk_init_recommends() -> None:
         recommended = json.load(member)
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     assert {flag: context.get(flag) for flag in recommended} == recommended
+
+
+def test_kinds_command_lists_what_an_environment_offers() -> None:
+    result = _run([sys.executable, "-m", "endpoint_configs", "kinds", "--env", "prod"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["realtime", "async"]
+
+
+def test_make_destroy_destroys_each_kind_then_the_stateful_stack() -> None:
+    commands = _run(["make", "--no-print-directory", "-n", "destroy", "ENV=prod"]).stdout
+    loop = commands.index("endpoint_configs kinds --env prod")
+    stateful = commands.index('destroy --exclusively -c env=prod "*-prod-stateful"')
+    assert loop < stateful
+    assert 'destroy -c env=prod -c endpoint_type=$kind "*-prod-$kind"' in commands
