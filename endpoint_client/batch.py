@@ -165,18 +165,15 @@ def wait_for_batch_run(
     (:class:`BatchRunTimeoutError`; the run goes on); waits between looks follow ``poll`` (default
     :data:`BATCH_POLL`). A run that did not succeed is a result too, with its ``failure_reason``."""
     stepfunctions = clients("stepfunctions")
-    started = time.monotonic()
-    deadline = started + timeout_seconds
-    delays = (poll or BATCH_POLL).delays()
-    while True:
+
+    def look() -> dict[str, Any] | None:
         execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
-        status = str(execution["status"])
-        if status != RUNNING:
-            return _result(stepfunctions, execution, time.monotonic() - started)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise BatchRunTimeoutError(execution_arn, status, time.monotonic() - started)
-        time.sleep(min(next(delays), remaining))
+        return execution if execution["status"] != RUNNING else None
+
+    ended, waited = (poll or BATCH_POLL).until(look, timeout_seconds=timeout_seconds)
+    if ended is None:
+        raise BatchRunTimeoutError(execution_arn, RUNNING, waited)
+    return _result(stepfunctions, ended, waited)
 
 
 def _result(stepfunctions: Any, execution: dict[str, Any], waited: float) -> BatchRunResult:

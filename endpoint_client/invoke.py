@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +37,7 @@ from endpoint_client.stack_outputs import deployed_stack, stack_locations
 from endpoint_configs import EnvironmentConfig
 from stacks.registry import WORKLOAD_KINDS, Invocation
 
+Found = TypeVar("Found")
 Progress = Callable[[str], None]
 """Receives one line at each step of an asynchronous call (uploaded, accepted, waiting)."""
 
@@ -55,6 +56,23 @@ class PollSchedule:
         while True:
             yield delay
             delay = min(delay * self.factor, self.longest_seconds)
+
+    def until(
+        self, look: Callable[[], Found | None], *, timeout_seconds: float
+    ) -> tuple[Found | None, float]:
+        """Call ``look`` until it finds something or ``timeout_seconds`` have passed, waiting between
+        looks as this schedule says: (what it found, or None on timeout; seconds waited)."""
+        started = time.monotonic()
+        deadline = started + timeout_seconds
+        delays = self.delays()
+        while True:
+            found = look()
+            if found is not None:
+                return found, time.monotonic() - started
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, time.monotonic() - started
+            time.sleep(min(next(delays), remaining))
 
 
 @dataclass(frozen=True)
@@ -253,12 +271,11 @@ def wait_for_async_result(
     have passed (:class:`ResultTimeoutError`); waits between looks follow ``poll``. A location that S3
     refuses to show (403: a missing object looks so without ``s3:ListBucket``) counts as not there
     yet, and the timeout message says so."""
-    started = time.monotonic()
-    deadline = started + timeout_seconds
     places = [(True, output_location)] + ([(False, failure_location)] if failure_location else [])
     refusal: str | None = None
-    delays = poll.delays()
-    while True:
+
+    def look() -> tuple[bool, str, dict[str, Any]] | None:
+        nonlocal refusal
         for succeeded, location in places:
             bucket, _, key = location.removeprefix("s3://").partition("/")
             try:
@@ -271,21 +288,23 @@ def wait_for_async_result(
                     refusal = f"403 Forbidden for {location}"
                     continue
                 raise
-            stored = s3.get_object(Bucket=bucket, Key=key)
-            return StoredResult(
-                succeeded=succeeded,
-                location=location,
-                body=stored["Body"].read(),
-                content_type=stored.get("ContentType"),
-                waited_seconds=time.monotonic() - started,
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ResultTimeoutError(
-                waited_seconds=time.monotonic() - started,
-                output_location=output_location,
-                failure_location=failure_location,
-                invocation_timeout_seconds=invocation_timeout_seconds,
-                s3_refusal=refusal,
-            )
-        time.sleep(min(next(delays), remaining))
+            return succeeded, location, s3.get_object(Bucket=bucket, Key=key)
+        return None
+
+    found, waited = poll.until(look, timeout_seconds=timeout_seconds)
+    if found is None:
+        raise ResultTimeoutError(
+            waited_seconds=waited,
+            output_location=output_location,
+            failure_location=failure_location,
+            invocation_timeout_seconds=invocation_timeout_seconds,
+            s3_refusal=refusal,
+        )
+    succeeded, location, stored = found
+    return StoredResult(
+        succeeded=succeeded,
+        location=location,
+        body=stored["Body"].read(),
+        content_type=stored.get("ContentType"),
+        waited_seconds=waited,
+    )

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
-import botocore.session
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -63,22 +61,14 @@ def _cdk(arguments: list[str], state: ServerState) -> None:
         )
 
 
-def _client(service: str, state: ServerState, region: str) -> Any:
-    """A boto3 client of the local AWS, with dummy keys, whatever profile the environment names."""
-    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    session = boto3.session.Session(
-        botocore_session=core, aws_access_key_id="local", aws_secret_access_key="local", region_name=region
-    )
-    return session.client(service, endpoint_url=state.url)
-
-
 def deploy(env: str, endpoint_type: str) -> None:
     """Bootstrap once, deploy every stack of ``env``, invoke the endpoint, print a summary."""
     state = require_running()
     config = load_environment_config(env)
     chosen = resolve_endpoint_type(config, endpoint_type, source=f"-c endpoint_type (env {env})")
     region = config.region
-    cloudformation = _client("cloudformation", state, region)
+    clients = AwsClients.local(state.url, region)
+    cloudformation = clients("cloudformation")
     try:
         cloudformation.describe_stacks(StackName="CDKToolkit")
     except ClientError:
@@ -95,7 +85,7 @@ def deploy(env: str, endpoint_type: str) -> None:
         return
     endpoint_name = config.endpoint_name(chosen)
     answer = _invoke(state, config, chosen)
-    print_summary(summary_rows(lambda service: _client(service, state, region), endpoint_name), console)
+    print_summary(summary_rows(clients, endpoint_name), console)
     console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
 
 
@@ -124,7 +114,7 @@ def destroy(env: str, state: ServerState | None = None) -> None:
     stack. Refuses before deleting anything when a stack is termination-protected."""
     state = state or require_running()
     config = load_environment_config(env)
-    cloudformation = _client("cloudformation", state, config.region)
+    cloudformation = AwsClients.local(state.url, config.region)("cloudformation")
     stacks = _deployed(cloudformation, environment_stacks(config))
     if not stacks:
         console.print(f"nothing to destroy: no stack of {env} is deployed on the local AWS")
