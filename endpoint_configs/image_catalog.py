@@ -1,18 +1,34 @@
-"""Framework container image URIs from a checked-in catalog: no SageMaker SDK at synth time.
+"""Framework and Neo serving image URIs from a checked-in catalog: no SageMaker SDK at synth time.
 
 ``retrieve_image_uri(framework=..., region=..., version=..., py_version=..., instance_type=...,
 base_framework_version=...)`` returns what ``sagemaker.core.image_uris.retrieve(...,
 image_scope="inference")`` returns, for the inference images of huggingface, pytorch, tensorflow,
 sklearn and xgboost, on CPU, GPU and Graviton (arm64) instances, in every region the SDK lists.
-It reads ``image_uris.json`` next to this module (loaded once, on the first lookup) and never
-imports ``sagemaker`` or ``aws_cdk``. When there is no image it raises ``UnknownImageError``
-saying what exists instead.
+
+``retrieve_neo_image_uri(framework=..., framework_version=..., region=..., target=...)`` returns the
+image that serves a model compiled by SageMaker Neo, as the SageMaker Python SDK v2's
+``Model.compile`` sets it (``Model._compilation_image_uri``): ``framework`` is the Neo ``Framework``
+enum value (PYTORCH ...), ``target`` a Neo ``TargetDevice`` (``ml_c5``) or an instance type
+(``ml.c5.xlarge``, read as its target ``ml_c5``). The SDK tables ``neo-<framework>`` (CPU and GPU
+targets), ``inferentia-<framework>`` (``ml_inf1``) and ``xgboost-neo`` (every target) serve
+MXNET, PYTORCH, TENSORFLOW and XGBOOST. ``neo_serving_frameworks()`` and
+``neo_framework_versions(framework, target)`` list what exists, for validation messages.
+
+Both read ``image_uris.json`` next to this module (loaded once, on the first lookup) and never
+import ``sagemaker`` or ``aws_cdk``. When there is no image they raise ``UnknownImageError`` saying
+what exists instead.
 
 Not covered: Inferentia and Trainium (Neuron) instances for huggingface and pytorch, where the SDK
-switches to separate Neuron tables; those raise ``UnknownImageError`` (set ``image.uri``).
+switches to separate Neuron tables; those raise ``UnknownImageError`` (set ``image.uri``). For Neo,
+no image for KERAS, ONNX, TFLITE, DARKNET or SKLEARN (the SDK has no table), for edge devices,
+``lambda`` and ``ml_eia2`` (``Model.compile`` sets no image), for Graviton (``ml_c6g``, ``ml_m6g``)
+and Trainium targets (the SDK refuses them), and for ``ml_inf2``: the SDK hands out the Inf1
+(Neuron v1) image of the ``inferentia-*`` tables for it, which does not run on Inf2, so this
+module refuses instead.
 
-``image_uris.json`` holds the SDK's own tables (``image_uri_config/<framework>.json``, the
-``inference`` and ``inference_graviton`` scopes), with each region-to-account map stored once and
+``image_uris.json`` holds the SDK's own tables: for frameworks ``image_uri_config/<framework>.json``
+(the ``inference`` and ``inference_graviton`` scopes), for Neo every unscoped table the rule above
+reaches from botocore's ``Framework`` enum, with each region-to-account map stored once and
 referenced by index, plus the ECR hostname of every region (from botocore, as the SDK computes
 it). The rules that turn a table entry into a URI (version aliases, processor from the instance
 family, tag format) are re-implemented below, and ``tests/endpoint_configs/test_image_catalog.py``
@@ -55,6 +71,19 @@ ENTRY_KEYS = frozenset(
     }
 )
 SCOPE_KEYS = frozenset({"processors", "version_aliases", "versions"})
+# Keys of an unscoped SDK table (the Neo tables): one scope for the whole file.
+UNSCOPED_TABLE_KEYS = frozenset({"processors", "scope", "version_aliases", "versions"})
+
+# SageMaker Python SDK v2 ``Model._compilation_image_uri``: the table that serves a compiled model.
+NEO_PREFIX, INFERENTIA_PREFIX, NEO_SUFFIX = "neo-", "inferentia-", "-neo"
+NEO_SUFFIXED_FRAMEWORK = "xgboost"  # the one framework named <framework>-neo, on every target
+INFERENTIA_TARGET_PREFIX = "ml_inf"
+# ``Model.compile`` sets a serving image only for targets named ml_*, and not for Elastic Inference.
+NEO_HOSTED_TARGET_PREFIX = "ml_"
+NEO_UNSERVED_TARGETS = ("ml_eia2",)
+# The inferentia-* tables hold Neuron (v1) images, which run on Inf1 only; the SDK also hands
+# them out for ml_inf2 (its rule looks at the "inf" prefix), where they cannot run.
+INFERENTIA_FAMILIES = ("inf1",)
 
 # Constants that live in the SDK's code, not in its tables (sagemaker.core.image_uris._get_image_tag).
 ARM64_TAGS = {
@@ -281,13 +310,192 @@ def retrieve_image_uri(
     return f"{registries[region]}.dkr.{hosts[region]}/{repository}"
 
 
+# --- Neo serving images -------------------------------------------------------------------------
+
+
+def _neo_table_name(framework: str, target: str) -> str:
+    """The SDK table ``Model._compilation_image_uri`` reads (``framework`` lowercased)."""
+    if framework == NEO_SUFFIXED_FRAMEWORK:
+        return f"{framework}{NEO_SUFFIX}"
+    if target.startswith(INFERENTIA_TARGET_PREFIX):
+        return f"{INFERENTIA_PREFIX}{framework}"
+    return f"{NEO_PREFIX}{framework}"
+
+
+def _neo_framework(table_name: str) -> str:
+    """The Framework enum value a Neo table serves: ``neo-pytorch`` -> ``PYTORCH``."""
+    for prefix in (NEO_PREFIX, INFERENTIA_PREFIX):
+        table_name = table_name.removeprefix(prefix)
+    return table_name.removesuffix(NEO_SUFFIX).upper()
+
+
+def neo_serving_frameworks() -> tuple[str, ...]:
+    """The Neo ``Framework`` enum values with serving images (on some target), sorted."""
+    return tuple(sorted({_neo_framework(name) for name in _catalog()["neo"]}))
+
+
+def _neo_table(framework: str, target: str) -> tuple[dict[str, Any], str]:
+    """The catalog table that serves ``framework`` compiled for ``target``, and the target device
+    (``ml_<family>``, also for an instance type). Raises ``UnknownImageError`` when there is none."""
+    catalog = _catalog()
+    tables: dict[str, Any] = catalog["neo"]
+    family = _instance_family(target)
+    device = f"{NEO_HOSTED_TARGET_PREFIX}{family}" if family else target
+    name = _neo_table_name(framework.lower(), device)
+    if name not in tables:
+        raise UnknownImageError(
+            f"no Neo serving image for framework {framework!r}; "
+            f"frameworks with Neo serving images: {', '.join(neo_serving_frameworks())}"
+        )
+    examples = "targets such as ml_c5, ml_g4dn, ml_inf1 or instance types such as ml.c5.xlarge"
+    if not device.startswith(NEO_HOSTED_TARGET_PREFIX):
+        raise UnknownImageError(
+            f"target {target!r} is not a SageMaker instance family, so no SageMaker image serves "
+            f"it; Neo serving images exist for {examples}"
+        )
+    if device in NEO_UNSERVED_TARGETS:
+        raise UnknownImageError(
+            f"no Neo serving image for {device} (Elastic Inference); Neo serving images exist for {examples}"
+        )
+    if family in catalog["graviton_families"] and name not in catalog["graviton_frameworks"]:
+        raise UnknownImageError(
+            f"no Neo serving image for Graviton targets ({device}); "
+            f"Neo serving images exist for x86 {examples}"
+        )
+    if "trn" in device:
+        raise UnknownImageError(
+            f"no Neo serving image for Trainium targets ({device}); Neo serving images exist for {examples}"
+        )
+    if name.startswith(INFERENTIA_PREFIX) and family not in INFERENTIA_FAMILIES:
+        raise UnknownImageError(
+            f"no Neo serving image for {device}: Neo's Inferentia images run on "
+            f"{', '.join(f'{NEO_HOSTED_TARGET_PREFIX}{f}' for f in INFERENTIA_FAMILIES)} only"
+        )
+    table: dict[str, Any] = tables[name]
+    return table, device
+
+
+def neo_framework_versions(framework: str, target: str) -> tuple[str, ...]:
+    """The versions with a Neo serving image for ``framework`` on ``target``, newest first (aliases
+    such as 2.0.1 for 2.0 not listed); empty when the framework or target has none. XGBOOST has
+    the one version ``latest``, which serves every requested version."""
+    try:
+        table, _ = _neo_table(framework, target)
+    except UnknownImageError:
+        return ()
+    return tuple(sorted(table["versions"], key=_version_key, reverse=True))
+
+
+def retrieve_neo_image_uri(*, framework: str, framework_version: str | None, region: str, target: str) -> str:
+    """The ECR URI of the image that serves a model Neo compiled for ``target``, in ``region``.
+
+    Equals what the SageMaker Python SDK v2's ``Model.compile`` sets as the model's image
+    (``Model._compilation_image_uri``, which calls ``sagemaker.core.image_uris.retrieve``), except
+    for ml_inf2, which this refuses (see the module docstring).
+    ``framework`` is the Neo ``Framework`` enum value (PYTORCH; any case). ``target`` is a Neo
+    ``TargetDevice`` (``ml_c5``, ``ml_g4dn``, ``ml_inf1``) or an instance type (``ml.inf1.xlarge``,
+    read as ``ml_inf1``). ``framework_version`` may be a table version ("2.0") or an alias
+    ("2.0.1"; the tag keeps the form given, as the SDK's does), or None for the SDK's default.
+    A table with one version answers for every version (``neo-mxnet``: 1.8; ``xgboost-neo``:
+    latest). Raises ``UnknownImageError`` when no such image exists.
+    """
+    table, device = _neo_table(framework, target)
+    versions: dict[str, Any] = table["versions"]
+    aliases: dict[str, str] = table.get("version_aliases", {})
+    label = f"Neo {framework.upper()} for {device}"
+    version = framework_version
+    if len(versions) == 1 and version not in aliases:
+        version = next(iter(versions))  # the SDK's rule: a single version answers for every request
+    elif version is None:
+        version = table["default_version"]
+        if version is None:
+            raise UnknownImageError(
+                f"{label} needs a framework version; versions: {_choices(versions, newest_first=True)}"
+            )
+    elif version not in versions and version not in aliases:
+        hint = f" (or an alias such as {sorted(aliases, key=_version_key)[-1]})" if aliases else ""
+        raise UnknownImageError(
+            f"{label} has no serving image for version {version!r}; "
+            f"versions: {_choices(versions, newest_first=True)}{hint}"
+        )
+    entry: dict[str, Any] = versions[aliases.get(version, version)]
+    what = f"{label} {version}"
+
+    py_versions: list[str] = entry.get("py_versions") or []
+    if len(py_versions) > 1:
+        raise UnknownImageError(f"{what} has images for Python {_choices(py_versions)}; the SDK picks none")
+    py_version = py_versions[0] if py_versions else None
+
+    catalog = _catalog()
+    hosts: dict[str, str] = catalog["hosts"]
+    registries: dict[str, str] = catalog["registries"][entry["registries"]]
+    if region not in hosts:
+        raise UnknownImageError(
+            f"unknown region {region!r}: no SageMaker framework image is published there; "
+            "check the region name (like 'us-east-1')"
+        )
+    if region not in registries:
+        raise UnknownImageError(
+            f"{what}: Neo serving images are not published in region {region!r} "
+            f"(they are in {len(registries)} other regions); choose another region"
+        )
+    processor = _processor(
+        target, _instance_family(device), table.get("processors") or entry.get("processors"), what
+    )
+    container_version: str | None = None
+    if entry.get("container_version"):
+        if processor not in entry["container_version"]:
+            raise UnknownImageError(f"{what} has no image for {target}")
+        container_version = entry["container_version"][processor]
+    if not entry.get("processor_in_tag", True):
+        processor = None
+    tag_prefix: str = entry.get("tag_prefix", version)
+    tag = "-".join(part for part in (tag_prefix, processor, py_version, container_version) if part)
+    repository: str = entry["repository"]
+    if tag:
+        repository = f"{repository}:{tag}"
+    return f"{registries[region]}.dkr.{hosts[region]}/{repository}"
+
+
 # --- regeneration from the installed SDK ------------------------------------------------------
+
+
+def _neo_table_names(frameworks: Iterable[str]) -> list[str]:
+    """The SDK tables ``Model._compilation_image_uri`` reads for these Neo ``Framework`` values on
+    some target (Inferentia or not), sorted; they may not all exist."""
+    targets = (f"{INFERENTIA_TARGET_PREFIX}1", f"{NEO_HOSTED_TARGET_PREFIX}c5")
+    return sorted(
+        {_neo_table_name(framework.lower(), target) for framework in frameworks for target in targets}
+    )
+
+
+def unscoped_table(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """An SDK table without scopes (``"scope": ["inference"]`` at the top, as the Neo tables have),
+    checked to hold only what the lookup understands: its ``versions`` and ``version_aliases``,
+    ``processors``, and entries with ``ENTRY_KEYS``. Raises ``RuntimeError`` otherwise."""
+    unknown = set(config) - UNSCOPED_TABLE_KEYS
+    if unknown:
+        raise RuntimeError(f"{name}: unknown keys {sorted(unknown)}; the catalog's rules need updating")
+    if config.get("scope") != [INFERENCE]:
+        raise RuntimeError(
+            f"{name}: scope {config.get('scope')!r}, not ['inference']; the rules need updating"
+        )
+    for version, entry in config["versions"].items():
+        if "repository" not in entry:
+            raise RuntimeError(f"{name}/{version}: nested entries; the catalog's rules need updating")
+        unknown = set(entry) - ENTRY_KEYS
+        if unknown:
+            raise RuntimeError(
+                f"{name}/{version}: unknown keys {sorted(unknown)}; the catalog's rules need updating"
+            )
+    return {key: value for key, value in config.items() if key != "scope"}
 
 
 def build_catalog() -> dict[str, Any]:
     """The catalog, read from the installed ``sagemaker-core`` (imports the SDK)."""
     from importlib.metadata import version as installed_version
 
+    import botocore.session
     from sagemaker.core import common_utils, fw_utils, image_uris
 
     scopes: dict[str, dict[str, Any]] = {}
@@ -301,6 +509,19 @@ def build_catalog() -> dict[str, Any]:
                 if unknown:
                     raise RuntimeError(f"{framework}/{scope_name}: unknown keys {sorted(unknown)}")
                 scopes[f"{framework}/{scope_name}"] = config[scope_name]
+
+    neo_frameworks = botocore.session.get_session().get_service_model("sagemaker").shape_for("Framework").enum
+    neo_tables: dict[str, dict[str, Any]] = {}
+    for name in _neo_table_names(neo_frameworks):
+        try:
+            config = image_uris.config_for_framework(name)
+        except OSError:
+            continue  # no image for this framework (KERAS, ONNX ...)
+        neo_tables[name] = {
+            **unscoped_table(name, config),
+            # framework_version=None: the SDK compares the first and last versions in file order
+            "default_version": image_uris._fetch_latest_version_from_config(config),
+        }
 
     registry_maps: set[str] = set()
 
@@ -317,7 +538,7 @@ def build_catalog() -> dict[str, Any]:
             if key != "version_aliases":
                 yield from entries(child, f"{where}/{key}")
 
-    for name, scope in scopes.items():
+    for name, scope in [*scopes.items(), *neo_tables.items()]:
         for version, node in scope["versions"].items():
             for entry in entries(node, f"{name}/{version}"):
                 registry_maps.add(json.dumps(entry["registries"], sort_keys=True))
@@ -356,6 +577,13 @@ def build_catalog() -> dict[str, Any]:
         "graviton_families": sorted(fw_utils.GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY),
         "graviton_frameworks": sorted(fw_utils.GRAVITON_ALLOWED_FRAMEWORKS),
         "hosts": hosts,
+        "neo": {
+            name: {
+                **{key: value for key, value in table.items() if key != "versions"},
+                "versions": {version: compact(entry) for version, entry in table["versions"].items()},
+            }
+            for name, table in neo_tables.items()
+        },
         "registries": [json.loads(text) for text in ordered_maps],
     }
 

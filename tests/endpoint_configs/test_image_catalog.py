@@ -3,6 +3,10 @@
 The sample is built from the SDK's own tables (not from the catalog), so a version, Python
 version or base framework missing from ``image_uris.json`` shows up as a mismatch. For every
 combination both must give the same URI, or both must find no image.
+
+Neo serving images are compared with what SageMaker Python SDK v2's ``Model.compile`` sets (its
+``_compilation_image_uri`` rule, copied below, on ``sagemaker.core.image_uris.retrieve``), with one
+deliberate difference: no Inf1 (Neuron v1) image for ml_inf2, where the SDK hands one out.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -230,12 +235,16 @@ def test_lookup_imports_neither_sagemaker_nor_aws_cdk() -> None:
     script = textwrap.dedent(
         """
         import sys
-        from endpoint_configs.image_catalog import retrieve_image_uri
+        from endpoint_configs.image_catalog import retrieve_image_uri, retrieve_neo_image_uri
         uri = retrieve_image_uri(
             framework="huggingface", region="eu-west-1", version="4.49", py_version="py312",
             instance_type="ml.g5.xlarge", base_framework_version="pytorch2.6",
         )
         assert uri.endswith(":2.6-transformers4.49.0-gpu-py312-cu124-ubuntu22.04"), uri
+        uri = retrieve_neo_image_uri(
+            framework="PYTORCH", framework_version="1.9", region="eu-west-1", target="ml_inf1"
+        )
+        assert uri.endswith("/sagemaker-neo-pytorch:1.9-inf-py3"), uri
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("sagemaker", "aws_cdk", "jsii"))
         print(" ".join(loaded))
         """
@@ -245,3 +254,276 @@ def test_lookup_imports_neither_sagemaker_nor_aws_cdk() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "", f"imported: {completed.stdout.strip()}"
+
+
+# --- Neo serving images -----------------------------------------------------------------------
+
+NEO_TARGETS = (
+    *("ml_c4", "ml_c5", "ml_m4", "ml_m5", "ml_p2", "ml_p3", "ml_g4dn", "ml_inf1", "ml_c6g", "ml_m6g"),
+    *("ml_inf2", "ml_trn1", "ml_eia2", "jetson_nano", "lambda"),
+    *("ml.c5.xlarge", "ml.g4dn.xlarge", "ml.inf1.xlarge", "ml.inf2.xlarge"),
+)
+NEO_REGIONS = ("us-east-1", "cn-north-1", "us-gov-west-1", "ap-southeast-3", "xx-east-9")
+NEO_TABLE_MISSING_REGION = "ap-southeast-3"  # has framework images, no Neo tables
+NeoCombination = tuple[str, str | None, str, str]
+
+
+@functools.cache
+def _neo_frameworks() -> tuple[str, ...]:
+    """botocore's ``Framework`` enum (what a compilation job takes)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for("Framework").enum)
+
+
+def _neo_device(sdk: Any, target: str) -> str:
+    """An instance type's Neo target device (ml.c5.xlarge -> ml_c5); a device stays as it is."""
+    family = sdk.utils.get_instance_type_family(target)
+    return f"ml_{family}" if family else target
+
+
+def _sdk_neo_table(framework: str, device: str) -> str:
+    """SageMaker Python SDK v2 ``Model._compilation_image_uri``, verbatim."""
+    framework_prefix = ""
+    framework_suffix = ""
+    if framework == "xgboost":
+        framework_suffix = "-neo"
+    elif device.startswith("ml_inf"):
+        framework_prefix = "inferentia-"
+    else:
+        framework_prefix = "neo-"
+    return f"{framework_prefix}{framework}{framework_suffix}"
+
+
+def _sdk_neo_uri(sdk: Any, combination: NeoCombination) -> str | None:
+    """The image SDK v2's ``Model.compile`` sets: none for ml_eia2 and for targets not named ml_*,
+    else ``image_uris.retrieve`` on the table above. An instance type is passed as its device."""
+    framework, version, target, region = combination
+    device = _neo_device(sdk, target)
+    if device == "ml_eia2" or not device.startswith("ml_"):
+        return None
+    try:
+        return str(
+            sdk.retrieve(
+                _sdk_neo_table(framework.lower(), device), region, instance_type=device, version=version
+            )
+        )
+    except (ValueError, KeyError, OSError):  # OSError: no table for the framework
+        return None
+
+
+def _catalog_neo_uri(combination: NeoCombination) -> str | None:
+    framework, version, target, region = combination
+    try:
+        return image_catalog.retrieve_neo_image_uri(
+            framework=framework, framework_version=version, region=region, target=target
+        )
+    except UnknownImageError:
+        return None
+
+
+def _neo_versions(sdk: Any, framework: str) -> list[str | None]:
+    """Every version and alias of the framework's Neo tables, None, and a version nobody has."""
+    versions: list[str | None] = [None, "9.9"]
+    for device in ("ml_c5", "ml_inf1"):
+        try:
+            table = sdk.config_for_framework(_sdk_neo_table(framework.lower(), device))
+        except OSError:
+            continue
+        versions += [*table["versions"], *table.get("version_aliases", {})]
+    return list(dict.fromkeys(versions))
+
+
+def _neo_mismatches(sdk: Any, combinations: list[NeoCombination]) -> tuple[list[str], int]:
+    found = 0
+    mismatches = []
+    for combination in combinations:
+        expected = _sdk_neo_uri(sdk, combination)
+        if _neo_device(sdk, combination[2]) == "ml_inf2" and "/sagemaker-neo-" in str(expected):
+            expected = None  # the SDK's Inf1 (Neuron v1) image cannot run there: see the test below
+        found += expected is not None
+        actual = _catalog_neo_uri(combination)
+        if actual != expected:
+            mismatches.append(f"{combination}: sdk {expected}, catalog {actual}")
+    return mismatches, found
+
+
+def test_neo_image_equals_sdk_for_every_framework_version_target_and_sample_region(sdk: Any) -> None:
+    combinations: list[NeoCombination] = [
+        (framework, version, target, region)
+        for framework in _neo_frameworks()
+        for version in _neo_versions(sdk, framework)
+        for target in NEO_TARGETS
+        for region in NEO_REGIONS
+    ]
+    mismatches, found = _neo_mismatches(sdk, combinations)
+    assert not mismatches, f"{len(mismatches)} of {len(combinations)} differ:\n" + "\n".join(mismatches[:20])
+    assert found > 1500  # the sample is not all errors
+
+
+def test_neo_image_equals_sdk_in_every_region(sdk: Any) -> None:
+    regions = sorted(image_catalog._catalog()["hosts"])
+    combinations: list[NeoCombination] = [
+        (framework, version, target, region)
+        for framework, version, target in (
+            ("PYTORCH", "2.0", "ml_g4dn"),
+            ("TENSORFLOW", "1.15.0", "ml_inf1"),
+            ("XGBOOST", None, "ml_m5"),
+        )
+        for region in [*regions, "xx-east-9"]
+    ]
+    mismatches, found = _neo_mismatches(sdk, combinations)
+    assert not mismatches, "\n".join(mismatches[:20])
+    assert found > 90
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        pytest.param(
+            {"framework": "PYTORCH", "framework_version": "2.0", "target": "ml_c5"},
+            "785573368785.dkr.ecr.us-east-1.amazonaws.com/sagemaker-inference-pytorch:2.0-cpu-py3",
+            id="cpu target",
+        ),
+        pytest.param(
+            {"framework": "PYTORCH", "framework_version": "1.9", "target": "ml_inf1"},
+            "785573368785.dkr.ecr.us-east-1.amazonaws.com/sagemaker-neo-pytorch:1.9-inf-py3",
+            id="inferentia target",
+        ),
+        pytest.param(
+            {"framework": "XGBOOST", "framework_version": "1.7", "target": "ml_p3"},
+            "785573368785.dkr.ecr.us-east-1.amazonaws.com/xgboost-neo:latest",
+            id="xgboost has one image for every version and target",
+        ),
+        pytest.param(
+            {"framework": "pytorch", "framework_version": "2.0.1", "target": "ml.g4dn.xlarge"},
+            "785573368785.dkr.ecr.us-east-1.amazonaws.com/sagemaker-inference-pytorch:2.0.1-gpu-py3",
+            id="instance type, lower-case framework, alias kept in the tag as the SDK does",
+        ),
+        pytest.param(
+            {"framework": "TENSORFLOW", "framework_version": None, "target": "ml_c5"},
+            "785573368785.dkr.ecr.us-east-1.amazonaws.com/sagemaker-inference-tensorflow:2.9.2-cpu-py3",
+            id="no version takes the SDK's default",
+        ),
+        pytest.param(
+            {"framework": "MXNET", "framework_version": "9.9", "target": "ml_c5", "region": "cn-north-1"},
+            "472730292857.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-inference-mxnet:1.8-cpu-py3",
+            id="china domain; a table with one version answers every version",
+        ),
+    ],
+)
+def test_neo_image_for_documented_examples(arguments: dict[str, Any], expected: str) -> None:
+    assert image_catalog.retrieve_neo_image_uri(**{"region": "us-east-1", **arguments}) == expected
+
+
+def test_inferentia_images_serve_inf1_only_although_the_sdk_offers_them_for_inf2(sdk: Any) -> None:
+    combination: NeoCombination = ("PYTORCH", "1.9", "ml_inf2", "us-east-1")
+    assert str(_sdk_neo_uri(sdk, combination)).endswith("/sagemaker-neo-pytorch:1.9-inf-py3")
+    with pytest.raises(UnknownImageError, match="ml_inf2: Neo's Inferentia images run on ml_inf1 only"):
+        image_catalog.retrieve_neo_image_uri(
+            framework="PYTORCH", framework_version="1.9", region="us-east-1", target="ml_inf2"
+        )
+
+
+def test_inferentia_instance_type_is_served_like_its_target(sdk: Any) -> None:
+    """SDK v2 picks the table by the "ml_inf" prefix, so it would miss ml.inf1.xlarge."""
+    arguments = {"framework": "PYTORCH", "framework_version": "1.8", "region": "us-east-1"}
+    by_device = image_catalog.retrieve_neo_image_uri(**arguments, target="ml_inf1")
+    assert image_catalog.retrieve_neo_image_uri(**arguments, target="ml.inf1.xlarge") == by_device
+    assert by_device.endswith("/sagemaker-neo-pytorch:1.8-inf-py3")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        pytest.param(
+            {"framework": "KERAS"},
+            ["'KERAS'", "frameworks with Neo serving images: MXNET, PYTORCH, TENSORFLOW, XGBOOST"],
+            id="unknown framework",
+        ),
+        pytest.param(
+            {"framework_version": "9.9"},
+            ["'9.9'", "versions: 2.0, 1.13, 1.12, 1.8, 1.7, 1.6, 1.5, 1.4", "alias such as 2.0.1"],
+            id="unknown version",
+        ),
+        pytest.param(
+            {"framework_version": "2.0", "target": "ml_inf1"},
+            ["Neo PYTORCH for ml_inf1", "'2.0'", "versions: 1.9, 1.8, 1.7"],
+            id="version without an inferentia image",
+        ),
+        pytest.param(
+            {"target": "jetson_nano"},
+            ["'jetson_nano' is not a SageMaker instance family", "ml_c5", "ml.c5.xlarge"],
+            id="edge device",
+        ),
+        pytest.param({"target": "ml_inf2"}, ["ml_inf2", "ml_inf1 only"], id="inf2"),
+        pytest.param({"target": "ml.trn1.2xlarge"}, ["Trainium", "ml_trn1", "ml_c5"], id="trainium"),
+        pytest.param({"target": "ml_c6g"}, ["Graviton", "ml_c6g", "x86"], id="graviton"),
+        pytest.param({"target": "ml_eia2"}, ["ml_eia2", "Elastic Inference"], id="elastic inference"),
+        pytest.param(
+            {"region": "xx-east-9"}, ["region 'xx-east-9'", "check the region name"], id="unknown region"
+        ),
+        pytest.param(
+            {"region": NEO_TABLE_MISSING_REGION},
+            [f"not published in region '{NEO_TABLE_MISSING_REGION}'", "31 other regions"],
+            id="region without neo images",
+        ),
+    ],
+)
+def test_no_neo_image_says_what_exists(arguments: dict[str, Any], expected: list[str]) -> None:
+    call: dict[str, Any] = {
+        "framework": "PYTORCH",
+        "framework_version": "1.8",
+        "region": "us-east-1",
+        "target": "ml_c5",
+    }
+    with pytest.raises(UnknownImageError) as raised:
+        image_catalog.retrieve_neo_image_uri(**{**call, **arguments})
+    message = str(raised.value)
+    for text in expected:
+        assert text in message
+    assert "pip install" not in message
+    assert len(message) < 300, message
+
+
+def test_neo_frameworks_and_versions_list_what_retrieve_serves() -> None:
+    assert image_catalog.neo_serving_frameworks() == ("MXNET", "PYTORCH", "TENSORFLOW", "XGBOOST")
+    assert set(image_catalog.neo_serving_frameworks()) < set(_neo_frameworks())
+    assert image_catalog.neo_framework_versions("PYTORCH", "ml_c5")[:3] == ("2.0", "1.13", "1.12")
+    assert image_catalog.neo_framework_versions("PYTORCH", "ml.inf1.xlarge") == ("1.9", "1.8", "1.7")
+    assert image_catalog.neo_framework_versions("XGBOOST", "ml_inf1") == ("latest",)
+    assert image_catalog.neo_framework_versions("KERAS", "ml_c5") == ()
+    assert image_catalog.neo_framework_versions("PYTORCH", "jetson_nano") == ()
+    for framework in image_catalog.neo_serving_frameworks():
+        for target in ("ml_c5", "ml_inf1"):
+            for version in image_catalog.neo_framework_versions(framework, target):
+                assert image_catalog.retrieve_neo_image_uri(
+                    framework=framework, framework_version=version, region="us-east-1", target=target
+                )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param({"vpc_only": True}, "unknown keys ['vpc_only']", id="unknown table key"),
+        pytest.param({"scope": ["training", "inference"]}, "scope", id="other scopes"),
+        pytest.param(
+            {"versions": {"1.0": {"repository": "r", "registries": {}, "arch": "arm64"}}},
+            "neo-x/1.0: unknown keys ['arch']",
+            id="unknown entry key",
+        ),
+        pytest.param(
+            {"versions": {"1.0": {"py3": {"repository": "r", "registries": {}}}}},
+            "nested entries",
+            id="nested entries",
+        ),
+    ],
+)
+def test_catalog_refuses_neo_tables_with_rules_it_does_not_know(
+    change: dict[str, Any], expected: str
+) -> None:
+    table = {"scope": ["inference"], "versions": {"1.0": {"repository": "r", "registries": {}}}}
+    assert image_catalog.unscoped_table("neo-x", table) == {"versions": table["versions"]}
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        image_catalog.unscoped_table("neo-x", {**table, **change})
