@@ -112,5 +112,5 @@ class AsyncEndpoint(EndpointSettings):
                 )
         return self
 
-    def instance_types(self) -> list[str]:
-        return [self.instance_type]
+    def instance_type_fields(self) -> dict[str, str]:
+        return {"instance_type": self.instance_type}

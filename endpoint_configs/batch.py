@@ -153,8 +153,8 @@ class BatchTransform(WorkloadBlock):
             )
         return self
 
-    def instance_types(self) -> list[str]:
-        return [self.instance_type]
+    def instance_type_fields(self) -> dict[str, str]:
+        return {"instance_type": self.instance_type}
 
     def job_prefix(self, project: str, environment: str) -> str:
         """``job_name_prefix``, or ``<project>-<env>-batch`` with the project cut so that the

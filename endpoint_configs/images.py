@@ -1,23 +1,33 @@
 """Resolve container image URIs offline, per instance type (CPU or GPU build of the container).
 
-Framework images come from ``endpoint_configs/image_uris.json``, the deep learning container
-tables of the pinned ``sagemaker-core`` (``make catalogs`` regenerates it; a test keeps the two
-equal), so synth neither calls the network nor imports the SageMaker SDK.
+Framework images, and the images that serve Neo-compiled models, come from
+``endpoint_configs/image_uris.json``, the tables of the pinned ``sagemaker-core`` (``make catalogs``
+regenerates it; a test keeps the two equal), so synth neither calls the network nor imports the
+SageMaker SDK.
 """
 
 from __future__ import annotations
 
 from endpoint_configs.environment import EnvironmentConfig
 from endpoint_configs.errors import Problem
-from endpoint_configs.image_catalog import UnknownImageError, retrieve_image_uri
-from endpoint_configs.model import ContainerImage
+from endpoint_configs.image_catalog import UnknownImageError, retrieve_image_uri, retrieve_neo_image_uri
+from endpoint_configs.model import ModelConfig
 
 
-def image_uri(image: ContainerImage, *, region: str, instance_type: str) -> str:
-    """The ECR URI to run ``image`` on ``instance_type`` in ``region``."""
-    if image.uri is not None:
+def image_uri(model: ModelConfig, *, region: str, instance_type: str) -> str:
+    """The ECR URI that serves ``model`` on ``instance_type`` in ``region``: ``image.uri`` when
+    given, else Neo's image for the compilation target, else the framework's image."""
+    image, compilation = model.image, model.compilation
+    if image is not None and image.uri is not None:
         return image.uri
-    if image.framework is None or image.framework_version is None:
+    if compilation is not None:
+        return retrieve_neo_image_uri(
+            framework=compilation.framework,
+            framework_version=compilation.framework_version,
+            region=region,
+            target=compilation.target_device or instance_type,
+        )
+    if image is None or image.framework is None or image.framework_version is None:
         raise UnknownImageError("the image needs 'uri', or 'framework' with 'framework_version'")
     return retrieve_image_uri(
         framework=image.framework,
@@ -30,17 +40,30 @@ def image_uri(image: ContainerImage, *, region: str, instance_type: str) -> str:
 
 
 def image_problems(config: EnvironmentConfig) -> list[Problem]:
-    """Problems resolving the model image for every instance type of every workload block."""
-    image = config.model.image
-    if image.uri is not None:
+    """Problems resolving the serving image for every instance type of every workload block."""
+    model = config.model
+    if model.image is not None and model.image.uri is not None:
         return []
     for block in config.endpoints:
         for instance_type in block.image_instance_types():
             try:
-                image_uri(image, region=config.region, instance_type=instance_type)
+                image_uri(model, region=config.region, instance_type=instance_type)
             except UnknownImageError as error:
-                wanted = f"{image.framework} {image.framework_version} {image.py_version or ''}".strip()
                 where = config.workload_path(block.type)
+                if model.compilation is not None:
+                    compilation = model.compilation
+                    wanted = f"Neo {compilation.framework} {compilation.framework_version or ''}".strip()
+                    return [
+                        Problem(
+                            "model.compilation",
+                            f"no {wanted} serving image for {compilation.target_label()} in "
+                            f"{config.region} ({where}): {error}; or set model.image.uri",
+                            has_value=False,
+                        )
+                    ]
+                assert model.image is not None  # ModelConfig requires image or compilation
+                image = model.image
+                wanted = f"{image.framework} {image.framework_version} {image.py_version or ''}".strip()
                 return [
                     Problem(
                         "model.image",

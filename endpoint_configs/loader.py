@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from endpoint_configs.compilation import compilation_problems
 from endpoint_configs.environment import WORKLOAD_KINDS, EnvironmentConfig
 from endpoint_configs.errors import ConfigError, Problem
 from endpoint_configs.images import image_problems
@@ -90,7 +91,8 @@ def parse_config(text: str, *, source: str, expected_env: str | None = None) -> 
         problems.append(
             Problem("environment", f"must match the file name '{expected_env}'", config.environment)
         )
-    problems.extend(image_problems(config))
+    compiling = compilation_problems(config)
+    problems.extend(compiling or image_problems(config))
     if problems:
         raise ConfigError(source, problems)
     return config

@@ -1,5 +1,5 @@
 """The model every workload of an environment serves: its container image, its artifact, its
-container environment and network settings."""
+container environment and network settings, and optionally its Neo compilation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from endpoint_configs.common import S3PrefixUri, S3Uri, StrictModel
+from endpoint_configs.compilation import ModelCompilation
 from model_packaging.sources import DEFAULT_EXCLUDED
 
 
@@ -71,6 +72,12 @@ class ArtifactBuild(StrictModel):
         description="File-name patterns (fnmatch) left out of the artifact. Default: version-control "
         "and documentation files: .git*, .hg*, *.md, README*. [] packages everything.",
     )
+    requirements: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A requirements file packaged as code/requirements.txt instead of the code "
+        "folder's own (one handler, images with different packages). Default: the code folder's.",
+    )
 
 
 class ArtifactSource(StrictModel):
@@ -97,7 +104,11 @@ class ArtifactSource(StrictModel):
 class ModelConfig(StrictModel):
     """The model served by every endpoint type of an environment."""
 
-    image: ContainerImage
+    image: ContainerImage | None = Field(
+        default=None,
+        description="The serving container. Required unless compilation is set (Neo's image for the "
+        "target serves a compiled model; image.uri overrides it).",
+    )
     artifact: ArtifactSource = Field(description="Where the model artifact comes from. Required.")
     environment: dict[Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")], str] = Field(
         default_factory=dict,
@@ -108,3 +119,14 @@ class ModelConfig(StrictModel):
         default=True, description="No network access from the container. Default: true."
     )
     vpc: VpcConfig | None = Field(default=None, description="Run in a VPC. Default: none.")
+    compilation: ModelCompilation | None = Field(
+        default=None,
+        description="Compile with SageMaker Neo at deploy time and serve the compiled model. "
+        "Default: none (serve the artifact as built).",
+    )
+
+    @model_validator(mode="after")
+    def _image_known(self) -> ModelConfig:
+        if self.image is None and self.compilation is None:
+            raise ValueError("give model.image (or model.compilation, whose target decides the image)")
+        return self

@@ -41,3 +41,14 @@ class StatefulExports:
             bucket_name=f"{stateful_stack_name}-bucket-name",
             topic_arn=f"{stateful_stack_name}-alarm-topic-arn",
         )
+
+
+COMPILATION_JOB_PREFIX_MAX_LENGTH = 50
+"""A compilation job is ``<prefix>-<12 hex>``: 63 characters at most (CompilationJobName)."""
+
+
+def compilation_job_prefix(project: str, environment: str, kind: str) -> str:
+    """``<project>-<env>-<kind>-neo``, the project cut so that it fits in 50 characters: the
+    prefix of the Neo compilation jobs of one workload stack, and of what its handler may touch."""
+    room = COMPILATION_JOB_PREFIX_MAX_LENGTH - len(f"-{environment}-{kind}-neo")
+    return f"{project[:room].rstrip('-')}-{environment}-{kind}-neo"

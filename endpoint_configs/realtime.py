@@ -134,5 +134,5 @@ class RealtimeEndpoint(EndpointSettings):
             )
         return self
 
-    def instance_types(self) -> list[str]:
-        return [variant.instance_type for variant in self.variants]
+    def instance_type_fields(self) -> dict[str, str]:
+        return {f"variants[{index}].instance_type": v.instance_type for index, v in enumerate(self.variants)}

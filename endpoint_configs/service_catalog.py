@@ -1,5 +1,6 @@
 """SageMaker facts from botocore's service models, as a checked-in table: hosting and transform
-instance types, and the regions SageMaker runs in, every partition.
+instance types, the regions SageMaker runs in (every partition), and the enums of Neo compilation
+jobs (frameworks, target devices, target platforms).
 
 ``service_tables.json`` next to this module is generated from the pinned botocore, so the lists
 move with the SDK, and synth reads a 5 KB file instead of loading botocore's SageMaker model
@@ -43,6 +44,22 @@ def sagemaker_regions() -> tuple[str, ...]:
     return tuple(_table()["sagemaker_regions"])
 
 
+NEO_ENUMS = (
+    "Framework",
+    "TargetDevice",
+    "TargetPlatformOs",
+    "TargetPlatformArch",
+    "TargetPlatformAccelerator",
+)
+"""The ``CreateCompilationJob`` enums the table keeps."""
+
+
+def neo_enum(name: str) -> tuple[str, ...]:
+    """A ``CreateCompilationJob`` enum: ``Framework``, ``TargetDevice``, ``TargetPlatformOs``,
+    ``TargetPlatformArch`` or ``TargetPlatformAccelerator``."""
+    return tuple(_table()["neo"][name])
+
+
 def build_table() -> dict[str, Any]:
     """The table from the installed botocore."""
     from importlib.metadata import version as installed_version
@@ -60,6 +77,8 @@ def build_table() -> dict[str, Any]:
             for partition in session.get_available_partitions()
             for region in session.get_available_regions("sagemaker", partition_name=partition)
         ),
+        # Kept in the API's order, which error messages show.
+        "neo": {name: list(model.shape_for(name).enum) for name in NEO_ENUMS},
     }
 
 

@@ -40,9 +40,14 @@ class WorkloadBlock(StrictModel):
         (name,) = typing.get_args(cls.model_fields["type"].annotation)
         return str(name)
 
+    def instance_type_fields(self) -> dict[str, str]:
+        """The block's instance type fields (path inside the block -> instance type); none for
+        serverless."""
+        return {}
+
     def instance_types(self) -> list[str]:
         """The ML instance types the workload runs on (none for serverless)."""
-        return []
+        return list(self.instance_type_fields().values())
 
     def image_instance_types(self) -> list[str]:
         """The instance types whose container build (CPU or GPU) the workload needs."""
