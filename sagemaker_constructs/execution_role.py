@@ -88,8 +88,8 @@ class ModelExecutionRole(Construct):
             acknowledge(
                 self.policy,
                 f"AwsSolutions-IAM5[Resource::{rendered_for_nag(self, resource)}]",
-                "An uncompressed artifact is a prefix: SageMaker reads every object under it, and "
-                "the grant covers that prefix only.",
+                "The artifact is read under a prefix (an uncompressed artifact's files, or a "
+                "compilation job's output, whose name the job chooses); the grant covers that prefix only.",
             )
         self.policy.add_statements(
             iam.PolicyStatement(

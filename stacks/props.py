@@ -12,12 +12,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 
 from endpoint_configs import limits
 from endpoint_configs.async_inference import AsyncAlarms, AsyncEndpoint
+from endpoint_configs.compilation import ModelCompilation
 from endpoint_configs.guardrails import DeploymentGuardrails
 from endpoint_configs.model import VpcConfig
 from endpoint_configs.realtime import DataCapture, InstanceVariant
 from endpoint_configs.scaling import CapacityScaling
 from endpoint_configs.serverless import ServerlessEndpoint
-from sagemaker_constructs import endpoint, guardrails, model, queue_alarms, scaling
+from sagemaker_constructs import compilation, endpoint, guardrails, model, queue_alarms, scaling
 
 ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
 
@@ -156,4 +157,22 @@ def async_variant(block: AsyncEndpoint, model_name: str) -> ProductionVariant:
         initial_instance_count=block.initial_instance_count,
         initial_variant_weight=1.0,
         volume_size_in_gb=block.volume_size_gb,
+    )
+
+
+def compilation_job(config: ModelCompilation) -> compilation.CompilationJobSpec:
+    """The Neo job of ``model.compilation``."""
+    platform = config.target_platform
+    return compilation.CompilationJobSpec(
+        framework=config.framework,
+        framework_version=config.framework_version,
+        target=compilation.NeoTarget(
+            device=config.target_device,
+            platform_os=platform.os if platform else None,
+            platform_arch=platform.arch if platform else None,
+            platform_accelerator=platform.accelerator if platform else None,
+        ),
+        data_input_config=config.data_input_config(),
+        compiler_options=config.compiler_options_text(),
+        max_runtime_seconds=config.max_runtime_seconds,
     )

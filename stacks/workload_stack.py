@@ -14,6 +14,8 @@ from constructs import Construct
 
 from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock
 from endpoint_configs.images import image_uri
+from endpoint_configs.naming import compilation_job_prefix
+from sagemaker_constructs.compilation import NeoCompilation
 from sagemaker_constructs.endpoint import InferenceEndpoint, ProductionVariant
 from sagemaker_constructs.execution_role import ModelLogs
 from sagemaker_constructs.model import ServedModel
@@ -36,6 +38,9 @@ class S3Location:
         return self.uri.removeprefix("s3://").partition("/")[2]
 
 
+COMPILED_PREFIX = "neo/"
+"""Key prefix in the environment's bucket under which each kind's compiled models go."""
+
 Block = TypeVar("Block", bound=WorkloadBlock)
 EndpointBlock = TypeVar("EndpointBlock", bound=EndpointSettings)
 
@@ -43,8 +48,9 @@ EndpointBlock = TypeVar("EndpointBlock", bound=EndpointSettings)
 class WorkloadStack(cdk.Stack, Generic[Block]):
     """Base of every workload stack: ``store`` (the stateful stack's key, bucket and alarm topic,
     by export name) and ``served`` (one model per image build the block's instance types need,
-    its role writing to ``model_logs()``, which each kind defines). Exposes ``config``, ``block``,
-    ``store`` and ``served``.
+    its role writing to ``model_logs()``, which each kind defines). With ``model.compilation``,
+    ``compilation`` compiles the artifact with Neo first and the models serve its output.
+    Exposes ``config``, ``block``, ``store``, ``compilation`` (or None) and ``served``.
     """
 
     def __init__(
@@ -61,8 +67,27 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
         self.config = config
         self.block = block
         self.store = ImportedModelStore(self, "Store", exports=config.stateful_exports)
+        self.compilation: NeoCompilation | None = None
+        if config.model.compilation is not None:
+            self.compilation = NeoCompilation(
+                self,
+                "Compilation",
+                source=artifact,
+                job=props.compilation_job(config.model.compilation),
+                job_name_prefix=compilation_job_prefix(config.project, config.environment, block.type),
+                bucket=self.store.bucket,
+                output_prefix=f"{COMPILED_PREFIX}{block.type}/",
+                key=self.store.key,
+            )
+            artifact = self.compilation.compiled
+            cdk.CfnOutput(
+                self,
+                "CompilationJobName",
+                value=self.compilation.job_name,
+                description=f"Neo job compiling the model for {config.model.compilation.target_label()}",
+            )
         self._image_by_instance_type = {
-            instance_type: image_uri(config.model.image, region=config.region, instance_type=instance_type)
+            instance_type: image_uri(config.model, region=config.region, instance_type=instance_type)
             for instance_type in block.image_instance_types()
         }
         self.served = ServedModel(
