@@ -2,7 +2,11 @@
 
     python -m model_packaging build --model-dir DIR --code-dir DIR [--out build/artifacts]
                                     [--format auto|tar.gz|uncompressed] [--uncompressed-above-gb N]
+                                    [--requirements FILE] [--input-shapes JSON]
     python -m model_packaging build --env dev          # the build block of endpoint_configs/dev.yaml
+
+``--input-shapes`` (or ``model.compilation`` in the environment) builds the Neo-ready input: the
+model traced to TorchScript with those shapes, as ``tar.gz``.
     python -m model_packaging upload ARTIFACT (--bucket NAME | --env dev) [--prefix models]
 
 Errors print one message and exit 1, with no traceback and no partial artifact.
@@ -11,12 +15,15 @@ Errors print one message and exit 1, with no traceback and no partial artifact.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from endpoint_configs.errors import ConfigError
 from model_packaging.build import DEFAULT_UNCOMPRESSED_ABOVE_BYTES, build_artifact
+from model_packaging.environment import BuildInputs
 from model_packaging.errors import PackagingError, aws_error_message
+from model_packaging.neo import COMPILER_OPTIONS, build_neo_input, data_input_config, parse_input_shapes
 from model_packaging.sources import DEFAULT_EXCLUDED, resolve_source_dir
 from model_packaging.upload import upload_artifact
 
@@ -24,17 +31,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT_ROOT / "build" / "artifacts"
 
 
-def _sources_from_env(env: str) -> tuple[Path, Path, list[str]]:
+def _inputs_from_env(env: str) -> BuildInputs:
     from endpoint_configs import load_environment_config
+    from model_packaging.environment import build_inputs
 
-    build = load_environment_config(env).model.artifact.build
-    if build is None:
-        raise PackagingError(f"endpoint_configs/{env}.yaml has no model.artifact.build block to build")
-    return (
-        resolve_source_dir(build.model_dir, base=PROJECT_ROOT),
-        resolve_source_dir(build.code_dir, base=PROJECT_ROOT),
-        list(build.exclude),
-    )
+    try:
+        return build_inputs(load_environment_config(env), project_root=PROJECT_ROOT)
+    except PackagingError as error:
+        raise PackagingError(f"endpoint_configs/{env}.yaml: {error}") from None
 
 
 def _bucket_from_env(env: str) -> str:
@@ -58,27 +62,48 @@ def _bucket_from_env(env: str) -> str:
 
 
 def _build(args: argparse.Namespace) -> int:
-    if args.env and (args.model_dir or args.code_dir or args.exclude is not None):
+    folder_options = (args.model_dir, args.code_dir, args.requirements, args.input_shapes)
+    if args.env and (any(folder_options) or args.exclude is not None):
         raise PackagingError(
-            "give --env, or --model-dir with --code-dir (and --exclude), not both: --env builds what "
-            f"endpoint_configs/{args.env}.yaml names"
+            "give --env, or --model-dir with --code-dir (and --exclude, --requirements, --input-shapes), "
+            f"not both: --env builds what endpoint_configs/{args.env}.yaml names"
         )
     if args.env:
-        model_dir, code_dir, excluded = _sources_from_env(args.env)
+        inputs = _inputs_from_env(args.env)
     elif args.model_dir and args.code_dir:
-        model_dir, code_dir = resolve_source_dir(args.model_dir), resolve_source_dir(args.code_dir)
-        excluded = list(DEFAULT_EXCLUDED) if args.exclude is None else [p for p in args.exclude if p]
+        inputs = BuildInputs(
+            model_dir=resolve_source_dir(args.model_dir),
+            code_dir=resolve_source_dir(args.code_dir),
+            excluded=list(DEFAULT_EXCLUDED) if args.exclude is None else [p for p in args.exclude if p],
+            requirements=args.requirements,
+            input_shapes=None if args.input_shapes is None else parse_input_shapes(args.input_shapes),
+        )
     else:
         raise PackagingError("give --env, or both --model-dir and --code-dir")
-    built = build_artifact(
-        model_dir,
-        code_dir,
-        args.out,
-        artifact_format=args.format,
-        uncompressed_above_bytes=int(args.uncompressed_above_gb * 1024**3),
-        show_progress=not args.print_path,
-        excluded=excluded,
-    )
+    if inputs.input_shapes is not None:
+        if args.format == "uncompressed":
+            raise PackagingError(
+                "a Neo input is one tar.gz (Neo reads an archive): leave out --format uncompressed"
+            )
+        built = build_neo_input(
+            inputs.model_dir,
+            inputs.code_dir,
+            args.out,
+            input_shapes=inputs.input_shapes,
+            excluded=inputs.excluded,
+            requirements=inputs.requirements,
+        )
+    else:
+        built = build_artifact(
+            inputs.model_dir,
+            inputs.code_dir,
+            args.out,
+            artifact_format=args.format,
+            uncompressed_above_bytes=int(args.uncompressed_above_gb * 1024**3),
+            show_progress=not args.print_path,
+            excluded=inputs.excluded,
+            requirements=inputs.requirements,
+        )
     if args.print_path:
         print(built.path)
         return 0
@@ -91,6 +116,11 @@ def _build(args: argparse.Namespace) -> int:
     print(f"size      {built.manifest.size / 1024**2:.1f} MiB ({files_mib:.1f} MiB of files)")
     print(f"model     {parameters} parameters, dtypes {facts.dtypes or 'unknown'}")
     print(f"memory    about {facts.estimated_serving_memory_bytes / 1024**3:.1f} GiB to serve")
+    if inputs.input_shapes is not None:
+        print(
+            f"neo       DataInputConfig {data_input_config(inputs.input_shapes)}, CompilerOptions "
+            f"{json.dumps(COMPILER_OPTIONS)}"
+        )
     return 0
 
 
@@ -115,6 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     build.add_argument("--format", choices=("auto", "tar.gz", "uncompressed"), default="auto")
     build.add_argument("--print-path", action="store_true", help="print only the artifact's path")
+    build.add_argument(
+        "--requirements",
+        type=Path,
+        metavar="FILE",
+        help="package FILE as code/requirements.txt instead of the code folder's own",
+    )
+    build.add_argument(
+        "--input-shapes",
+        metavar="JSON",
+        help='build the Neo input: trace with these shapes, e.g. \'{"input_ids": [1, 128], '
+        '"attention_mask": [1, 128]}\'',
+    )
     build.add_argument(
         "--exclude",
         action="append",

@@ -21,7 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ from typing import BinaryIO, Literal
 from isal import igzip
 
 from model_packaging.errors import PackagingError
-from model_packaging.manifest import FileEntry, Manifest, read_model_facts
+from model_packaging.manifest import FileEntry, Manifest, ModelFacts, read_model_facts
 from model_packaging.progress import ByteProgress
 from model_packaging.sources import DEFAULT_EXCLUDED, SourceFile, collect_sources
 
@@ -65,10 +65,14 @@ def build_artifact(
     uncompressed_above_bytes: int = DEFAULT_UNCOMPRESSED_ABOVE_BYTES,
     show_progress: bool = True,
     excluded: Sequence[str] = DEFAULT_EXCLUDED,
+    requirements: Path | None = None,
+    model_facts: ModelFacts | None = None,
 ) -> BuiltArtifact:
     """Check the inputs, then write the artifact and its manifest into ``out_dir``; file names
-    matching ``excluded`` (default: version-control and documentation files) stay out."""
-    sources = collect_sources(model_dir, code_dir, excluded=excluded)
+    matching ``excluded`` (default: version-control and documentation files) stay out, and
+    ``requirements`` (if given) becomes ``code/requirements.txt`` instead of the code folder's own.
+    ``model_facts`` stands in for what the weight files say (weights no header describes)."""
+    sources = collect_sources(model_dir, code_dir, excluded=excluded, requirements=requirements)
     total = sum(s.size for s in sources)
     if artifact_format == "auto":
         artifact_format = "uncompressed" if total > uncompressed_above_bytes else "tar.gz"
@@ -78,11 +82,13 @@ def build_artifact(
         progress = ByteProgress(total, f"packaging {Path(model_dir).name}", enabled=show_progress)
         with progress:
             if artifact_format == "tar.gz":
-                return _build_archive(sources, out_dir, progress)
-            return _build_directory(sources, out_dir, progress)
+                return _build_archive(sources, out_dir, progress, model_facts)
+            return _build_directory(sources, out_dir, progress, model_facts)
 
 
-def _build_archive(sources: list[SourceFile], out_dir: Path, progress: ByteProgress) -> BuiltArtifact:
+def _build_archive(
+    sources: list[SourceFile], out_dir: Path, progress: ByteProgress, facts: ModelFacts | None
+) -> BuiltArtifact:
     descriptor, partial_name = tempfile.mkstemp(prefix=".partial-", suffix=".tar.gz", dir=out_dir)
     partial = Path(partial_name)
     try:
@@ -101,7 +107,7 @@ def _build_archive(sources: list[SourceFile], out_dir: Path, progress: ByteProgr
             os.fsync(raw.fileno())
         os.chmod(partial, _public_mode(FILE_MODE))
         final = out_dir / f"model-{digest[:16]}.tar.gz"
-        manifest = _manifest(final.name, "tar.gz", digest, output.size, files, sources)
+        manifest = _manifest(final.name, "tar.gz", digest, output.size, files, sources, facts)
         manifest_path = _write_manifest(out_dir, final.name, manifest)
         os.replace(partial, final)
         return BuiltArtifact(path=final, manifest_path=manifest_path, manifest=manifest)
@@ -109,7 +115,9 @@ def _build_archive(sources: list[SourceFile], out_dir: Path, progress: ByteProgr
         partial.unlink(missing_ok=True)
 
 
-def _build_directory(sources: list[SourceFile], out_dir: Path, progress: ByteProgress) -> BuiltArtifact:
+def _build_directory(
+    sources: list[SourceFile], out_dir: Path, progress: ByteProgress, facts: ModelFacts | None
+) -> BuiltArtifact:
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
         files = []
@@ -127,7 +135,8 @@ def _build_directory(sources: list[SourceFile], out_dir: Path, progress: BytePro
             os.chmod(folder, _public_mode(EXECUTABLE_MODE))
         digest = directory_digest(files)
         final = out_dir / f"model-{digest[:16]}"
-        manifest = _manifest(final.name, "uncompressed", digest, sum(f.size for f in files), files, sources)
+        size = sum(f.size for f in files)
+        manifest = _manifest(final.name, "uncompressed", digest, size, files, sources, facts)
         manifest_path = _write_manifest(out_dir, final.name, manifest)
         if not final.exists():  # else: the same bytes, named by the same hash, are already there
             os.replace(partial, final)
@@ -173,9 +182,16 @@ def _check_size(source: SourceFile, read: int) -> None:
 
 
 def _manifest(
-    name: str, artifact_format: str, digest: str, size: int, files: list[FileEntry], sources: list[SourceFile]
+    name: str,
+    artifact_format: str,
+    digest: str,
+    size: int,
+    files: list[FileEntry],
+    sources: list[SourceFile],
+    facts: ModelFacts | None,
 ) -> Manifest:
-    facts = read_model_facts([s.source for s in sources if s.is_weights])
+    if facts is None:
+        facts = read_model_facts([s.source for s in sources if s.is_weights])
     return Manifest(artifact=name, format=artifact_format, sha256=digest, size=size, files=files, model=facts)
 
 
@@ -312,16 +328,47 @@ BUILD_VERSION = 2
 
 
 def build_artifact_cached(
-    model_dir: Path, code_dir: Path, out_dir: Path, *, excluded: Sequence[str] = DEFAULT_EXCLUDED
+    model_dir: Path,
+    code_dir: Path,
+    out_dir: Path,
+    *,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
+    requirements: Path | None = None,
 ) -> BuiltArtifact:
     """``build_artifact`` as ``tar.gz``, skipped when the same inputs were built before.
 
-    The cache key covers every input file's path, size and modification time, so synth can call
-    this each time at the cost of a directory listing; the output itself is reproducible anyway.
+    The cache key covers every input file's archive path, source path, size and modification time,
+    so synth can call this each time at the cost of a directory listing; the output itself is
+    reproducible anyway.
     """
-    sources = collect_sources(model_dir, code_dir, excluded=excluded)
-    listing = "".join(f"{s.archive_path}\0{s.size}\0{s.source.stat().st_mtime_ns}\n" for s in sources)
-    key = hashlib.sha256(f"{BUILD_VERSION}\0{GZIP_LEVEL}\n{listing}".encode()).hexdigest()
+    sources = collect_sources(model_dir, code_dir, excluded=excluded, requirements=requirements)
+    key = cache_key(f"{BUILD_VERSION}\0{GZIP_LEVEL}", sources)
+    return cached_build(
+        out_dir,
+        key,
+        lambda: build_artifact(
+            model_dir,
+            code_dir,
+            out_dir,
+            artifact_format="tar.gz",
+            show_progress=False,
+            excluded=excluded,
+            requirements=requirements,
+        ),
+    )
+
+
+def cache_key(header: str, sources: Sequence[SourceFile]) -> str:
+    """sha256 over ``header`` and each source's archive path, source path, size and mtime."""
+    listing = "".join(
+        f"{s.archive_path}\0{s.source}\0{s.size}\0{s.source.stat().st_mtime_ns}\n" for s in sources
+    )
+    return hashlib.sha256(f"{header}\n{listing}".encode()).hexdigest()
+
+
+def cached_build(out_dir: Path, key: str, build: Callable[[], BuiltArtifact]) -> BuiltArtifact:
+    """The artifact recorded under ``key`` in ``out_dir/.cache`` if it is still there, else
+    ``build()``'s, recorded under ``key`` for next time."""
     entry = Path(out_dir) / ".cache" / f"{key}.json"
     if entry.is_file():
         name = json.loads(entry.read_text(encoding="utf-8"))["artifact"]
@@ -330,9 +377,7 @@ def build_artifact_cached(
         if artifact.is_file() and manifest_path.is_file():
             manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"))
             return BuiltArtifact(path=artifact, manifest_path=manifest_path, manifest=manifest)
-    built = build_artifact(
-        model_dir, code_dir, out_dir, artifact_format="tar.gz", show_progress=False, excluded=excluded
-    )
+    built = build()
     with _output_errors(Path(out_dir)):
         entry.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(entry, json.dumps({"artifact": built.path.name}))

@@ -2,7 +2,8 @@
 
 Checks the inputs before anything is written: the model directory exists and holds weights,
 ``inference.py`` defines the handler functions (found by parsing, never by importing user code),
-no symlink leaves its directory, and every file is readable.
+no symlink leaves its directory, and every file is readable. A separate requirements file may
+stand in for the code folder's own ``requirements.txt`` (one handler, several serving images).
 """
 
 from __future__ import annotations
@@ -64,16 +65,25 @@ def resolve_source_dir(location: str | Path, *, base: Path | None = None) -> Pat
     return path if path.is_absolute() or base is None else base / path
 
 
+REQUIREMENTS_PATH = "code/requirements.txt"
+
+
 def collect_sources(
-    model_dir: Path, code_dir: Path, *, excluded: Sequence[str] = DEFAULT_EXCLUDED
+    model_dir: Path,
+    code_dir: Path,
+    *,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
+    requirements: Path | None = None,
 ) -> list[SourceFile]:
     """Every file of the artifact, sorted by archive path, except names matching a pattern in
-    ``excluded`` (``fnmatch`` style); raises ``PackagingError`` on bad input."""
+    ``excluded`` (``fnmatch`` style); ``requirements``, when given, is packaged as
+    ``code/requirements.txt`` instead of the code folder's own. Raises ``PackagingError`` on bad input."""
     model_dir, code_dir = Path(model_dir), Path(code_dir)
     for label, folder in (("model directory", model_dir), ("code directory", code_dir)):
         if not folder.is_dir():
             raise PackagingError(f"{label} {folder} does not exist or is not a directory")
     check_inference_script(code_dir / "inference.py")
+    override = None if requirements is None else _requirements_file(Path(requirements))
     model_files = _walk(model_dir, prefix="", excluded=excluded)
     if any(f.archive_path == "code" or f.archive_path.startswith("code/") for f in model_files):
         raise PackagingError(
@@ -83,8 +93,19 @@ def collect_sources(
         raise PackagingError(
             f"no model weights in {model_dir}: expected a file ending in {', '.join(WEIGHT_SUFFIXES)}"
         )
-    files = model_files + _walk(code_dir, prefix="code/", excluded=excluded)
-    return sorted(files, key=lambda f: f.archive_path)
+    code_files = _walk(code_dir, prefix="code/", excluded=excluded)
+    if override is not None:
+        code_files = [f for f in code_files if f.archive_path != REQUIREMENTS_PATH] + [override]
+    return sorted(model_files + code_files, key=lambda f: f.archive_path)
+
+
+def _requirements_file(path: Path) -> SourceFile:
+    if not path.is_file():
+        raise PackagingError(f"requirements file {path} does not exist or is not a file")
+    if not os.access(path, os.R_OK):
+        raise PackagingError(f"requirements file {path} is not readable")
+    real = path.resolve()
+    return SourceFile(archive_path=REQUIREMENTS_PATH, source=real, size=real.stat().st_size)
 
 
 def check_inference_script(path: Path) -> None:

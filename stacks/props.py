@@ -18,6 +18,7 @@ from endpoint_configs.model import VpcConfig
 from endpoint_configs.realtime import DataCapture, InstanceVariant
 from endpoint_configs.scaling import CapacityScaling
 from endpoint_configs.serverless import ServerlessEndpoint
+from model_packaging import neo as neo_input
 from sagemaker_constructs import compilation, endpoint, guardrails, model, queue_alarms, scaling
 
 ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
@@ -160,9 +161,13 @@ def async_variant(block: AsyncEndpoint, model_name: str) -> ProductionVariant:
     )
 
 
-def compilation_job(config: ModelCompilation) -> compilation.CompilationJobSpec:
-    """The Neo job of ``model.compilation``."""
+def compilation_job(config: ModelCompilation, *, traced_here: bool) -> compilation.CompilationJobSpec:
+    """The Neo job of ``model.compilation``; ``traced_here`` when ``model_packaging`` traced the
+    model, whose forward order the shapes then take (the config may list them in any order)."""
     platform = config.target_platform
+    data_input_config = config.data_input_config()
+    if traced_here and config.input_shapes is not None:
+        data_input_config = neo_input.data_input_config(config.input_shapes)
     return compilation.CompilationJobSpec(
         framework=config.framework,
         framework_version=config.framework_version,
@@ -172,7 +177,7 @@ def compilation_job(config: ModelCompilation) -> compilation.CompilationJobSpec:
             platform_arch=platform.arch if platform else None,
             platform_accelerator=platform.accelerator if platform else None,
         ),
-        data_input_config=config.data_input_config(),
+        data_input_config=data_input_config,
         compiler_options=config.compiler_options_text(),
         max_runtime_seconds=config.max_runtime_seconds,
     )

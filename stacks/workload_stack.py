@@ -73,7 +73,9 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
                 self,
                 "Compilation",
                 source=artifact,
-                job=props.compilation_job(config.model.compilation),
+                job=props.compilation_job(
+                    config.model.compilation, traced_here=artifact.local_archive is not None
+                ),
                 job_name_prefix=compilation_job_prefix(config.project, config.environment, block.type),
                 bucket=self.store.bucket,
                 output_prefix=f"{COMPILED_PREFIX}{block.type}/",

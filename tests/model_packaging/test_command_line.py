@@ -49,4 +49,6 @@ def test_build_refuses_env_together_with_folders() -> None:
     result = _packaging("build", "--env", "dev", "--model-dir", "somewhere/else")
     # THEN neither is guessed
     assert result.returncode == 1
-    assert "give --env, or --model-dir with --code-dir (and --exclude), not both" in result.stderr
+    assert "give --env, or --model-dir with --code-dir (and --exclude, --requirements, --input-shapes), " in (
+        result.stderr
+    )

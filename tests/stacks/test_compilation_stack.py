@@ -64,7 +64,7 @@ def test_the_job_is_an_explicitly_typed_custom_resource_with_the_configured_sett
     assert properties["JobNamePrefix"] == PREFIX
     assert properties["Framework"] == "PYTORCH"
     assert properties["FrameworkVersion"] == "2.0"
-    assert properties["DataInputConfig"] == '{"input_ids":[1,128],"attention_mask":[1,128]}'
+    assert properties["DataInputConfig"] == '{"input_ids": [1, 128], "attention_mask": [1, 128]}'
     assert properties["CompilerOptions"] == '{"dtype":"int64"}'
     assert properties["TargetDevice"] == "ml_c5"
     assert properties["MaxRuntimeInSeconds"] == "900"

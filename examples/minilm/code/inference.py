@@ -27,7 +27,19 @@ Environment, read once when the module is imported (the worker's start-up):
   A hit returns exactly the vector computed the first time; every request logs one INFO line
   ``cache hits=.. misses=..`` with the worker's running totals.
 
-Dependencies: the container's (sagemaker_inference, numpy, torch) plus sentence-transformers.
+Two kinds of artifact, one request/response contract, cache and settings:
+
+- eager (``model.safetensors`` and the sentence-transformers files): loaded with
+  sentence-transformers. Dependencies: the container's (sagemaker_inference, numpy, torch) plus
+  sentence-transformers (``code/requirements.txt``).
+- traced (``neo_input.json`` beside ``compiled.pt``/``model.pt``, SageMaker Neo's output, or
+  ``model.pth``, the Neo input that ``model_packaging.neo`` builds): the TorchScript module is
+  loaded with ``torch.jit.load`` (after ``neopytorch.config`` where the Neo image has it), texts are
+  tokenized with the ``tokenizers`` library from ``tokenizer.json``, truncated and padded to the
+  traced sequence length, and run in chunks of the traced batch size (the last chunk padded).
+  Dependencies: the container's (sagemaker_inference, numpy, torch; neopytorch in Neo's images)
+  plus tokenizers (``examples/minilm/neo/requirements.txt``); no sentence-transformers or
+  transformers, whose releases need a newer torch than Neo's images have.
 """
 
 from __future__ import annotations
@@ -39,13 +51,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sagemaker_inference.errors import GenericInferenceToolkitError
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +67,9 @@ DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_MAX_INPUT_CHARS = 10_000
 DEFAULT_EMBEDDING_CACHE_SIZE = 1024
 ENCODE_BATCH_SIZE = 32
+NEO_METADATA_FILE = "neo_input.json"
+TRACED_MODEL_FILES = ("compiled.pt", "model.pt", "model.pth")
+"""Neo's compiled module (its older and newer names) before the Neo input's trace."""
 
 # The artifact carries the model: never reach out to a hub (set before sentence-transformers is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -140,10 +156,61 @@ class EmbeddingCache:
             return self.hits, self.misses
 
 
-class EmbeddingModel:
-    """What ``model_fn`` returns: the SentenceTransformer, the settings and this model's cache."""
+class Encoder(Protocol):
+    """What ``EmbeddingModel`` needs of a model: SentenceTransformer's ``encode``."""
 
-    def __init__(self, encoder: SentenceTransformer, settings: Settings) -> None:
+    def encode(self, sentences: list[str], **options: Any) -> Any: ...
+
+
+class TracedEncoder:
+    """A traced (or Neo-compiled) sentence-embedding module and its tokenizer, with the ``encode``
+    of SentenceTransformer: fixed ``[batch, sequence]`` inputs, so texts are padded to the traced
+    sequence length and sent in chunks of the traced batch size (the last chunk filled up)."""
+
+    def __init__(self, module: Any, tokenizer: Tokenizer, metadata: Mapping[str, Any], device: Any) -> None:
+        self.module = module
+        self.tokenizer = tokenizer
+        self.device = device
+        self.input_names: list[str] = list(metadata["input_shapes"])
+        self.batch, self.sequence = metadata["input_shapes"]["input_ids"]
+        self.lower_case = bool(metadata.get("do_lower_case", False))
+        pad_token = (tokenizer.padding or {}).get("pad_token") or "[PAD]"
+        pad_id = tokenizer.token_to_id(pad_token)
+        tokenizer.enable_truncation(max_length=int(metadata.get("max_seq_length") or self.sequence))
+        tokenizer.enable_padding(
+            length=self.sequence, pad_id=0 if pad_id is None else pad_id, pad_token=pad_token
+        )
+
+    def encode(self, sentences: list[str], **options: Any) -> Any:
+        """Embeddings of ``sentences`` as a float32 array, L2-normalized (as the handler answers)."""
+        import torch
+
+        texts = [s.lower() for s in sentences] if self.lower_case else list(sentences)
+        chunks = []
+        for start in range(0, len(texts), self.batch):
+            chunk = texts[start : start + self.batch]
+            encodings = self.tokenizer.encode_batch(chunk + [chunk[-1]] * (self.batch - len(chunk)))
+            columns = {
+                "input_ids": [e.ids for e in encodings],
+                "attention_mask": [e.attention_mask for e in encodings],
+                "token_type_ids": [e.type_ids for e in encodings],
+            }
+            inputs = [
+                torch.tensor(columns[name], dtype=torch.int64, device=self.device)
+                for name in self.input_names
+            ]
+            with torch.no_grad():
+                output = self.module(*inputs)
+            chunks.append(output.float().cpu().numpy()[: len(chunk)])
+        vectors = np.concatenate(chunks).astype(np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.clip(norms, 1e-12, None)
+
+
+class EmbeddingModel:
+    """What ``model_fn`` returns: the encoder, the settings and this model's cache."""
+
+    def __init__(self, encoder: Encoder, settings: Settings) -> None:
         self.encoder = encoder
         self.settings = settings
         self.cache = EmbeddingCache(settings.cache_size)
@@ -217,20 +284,60 @@ def _media_type(header: str) -> tuple[str, dict[str, str]]:
 
 
 def model_fn(model_dir: str) -> EmbeddingModel:
-    """Load the SentenceTransformer from the artifact root (``model_dir``) on CPU, offline."""
-    from sentence_transformers import SentenceTransformer
-
-    encoder = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-    encoder.eval()
+    """Load the model from the artifact root (``model_dir``), offline: the traced module when the
+    artifact has one (see the module docstring), else the SentenceTransformer on CPU."""
+    root = Path(model_dir)
+    traced = (root / NEO_METADATA_FILE).is_file() or (root / "model.pth").is_file()
+    encoder, description = _load_traced(root) if traced else _load_sentence_transformer(root)
     logger.info(
-        "loaded %s: dimension=%s max_batch_size=%d max_input_chars=%d cache_size=%d",
+        "loaded %s: %s max_batch_size=%d max_input_chars=%d cache_size=%d",
         model_dir,
-        encoder.get_embedding_dimension(),
+        description,
         SETTINGS.max_batch_size,
         SETTINGS.max_input_chars,
         SETTINGS.cache_size,
     )
     return EmbeddingModel(encoder, SETTINGS)
+
+
+def _load_sentence_transformer(root: Path) -> tuple[Encoder, str]:
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(str(root), device="cpu", local_files_only=True)
+    encoder.eval()
+    return encoder, f"dimension={encoder.get_embedding_dimension()}"
+
+
+def _load_traced(root: Path) -> tuple[Encoder, str]:
+    import torch
+    from tokenizers import Tokenizer
+
+    model_file = next((root / name for name in TRACED_MODEL_FILES if (root / name).is_file()), None)
+    if model_file is None:
+        raise RuntimeError(f"{NEO_METADATA_FILE} needs one of {', '.join(TRACED_MODEL_FILES)} beside it")
+    metadata_path = root / NEO_METADATA_FILE
+    if not metadata_path.is_file():
+        raise RuntimeError(
+            f"{model_file.name} needs {NEO_METADATA_FILE} beside it (input shapes, tokenizer): "
+            "build the artifact with model_packaging's Neo input"
+        )
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    try:
+        import neopytorch  # type: ignore[import-not-found]  # only in SageMaker Neo's serving images
+    except ImportError:
+        pass
+    else:
+        neopytorch.config(model_dir=str(root), neo_runtime=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    module = torch.jit.load(str(model_file), map_location=device)
+    module.eval()
+    tokenizer = Tokenizer.from_file(str(root / metadata.get("tokenizer_file", "tokenizer.json")))
+    encoder = TracedEncoder(module, tokenizer, metadata, device)
+    dimension = encoder.encode(["warm-up"]).shape[1]  # the first call of a TorchScript module optimizes it
+    return encoder, (
+        f"traced {model_file.name} batch={encoder.batch} sequence={encoder.sequence} "
+        f"device={device} dimension={dimension}"
+    )
 
 
 def input_fn(request_body: str | bytes | bytearray, content_type: str | None) -> list[str]:
