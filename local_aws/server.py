@@ -27,6 +27,7 @@ from typing import IO
 
 from moto.server import ThreadedMotoServer
 
+from local_aws.custom_resources import run_custom_resources_locally
 from local_aws.model_routing import LocalModels, route_invocations
 from local_aws.moto_fixes import execute_state_machines, install
 from local_aws.state import (
@@ -100,6 +101,7 @@ def serve(
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         install()
         execute_state_machines(server_port=port)  # batch workloads run their Step Functions
+        run_custom_resources_locally(server_port=port)  # Custom::NeoCompilationJob without Docker
         models = LocalModels(state_dir / ARTIFACTS)
         route_invocations(models)
         server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)

@@ -206,8 +206,11 @@ class NeoCompilation(Construct):
                         iam.PolicyStatement(
                             actions=["s3:PutObject"], resources=[bucket.arn_for_objects(staged)]
                         ),
+                        # A multipart copy to an SSE-KMS object needs Decrypt too.
                         iam.PolicyStatement(
-                            actions=["kms:GenerateDataKey"], resources=[key.key_arn], conditions=s3_via
+                            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                            resources=[key.key_arn],
+                            conditions=s3_via,
                         ),
                     ]
                     if staged is not None
@@ -227,6 +230,11 @@ class NeoCompilation(Construct):
                 iam.PolicyStatement(actions=["sagemaker:DescribeCompilationJob"], resources=[jobs]),
                 *compile_reads,
                 iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[outputs]),
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{output_prefix}*"]}},
+                ),
                 iam.PolicyStatement(
                     actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn], conditions=s3_via
                 ),
@@ -364,9 +372,12 @@ class NeoCompilation(Construct):
             self.provider,
             "AwsSolutions-IAM5[Resource::*]",
             "The waiter state machine delivers its logs to CloudWatch Logs, whose log-delivery actions "
-            "support no resource-level permissions (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).",
+            "support no resource-level permissions "
+            "(https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).",
         )
-        framework = [self.provider.node.find_child(name) for name in ("framework-isComplete", "framework-onTimeout")]
+        framework = [
+            self.provider.node.find_child(name) for name in ("framework-isComplete", "framework-onTimeout")
+        ]
         for function in [*handlers, *(f for f in framework if isinstance(f, lambda_.Function))]:
             acknowledge(
                 self.provider,
