@@ -30,9 +30,10 @@ from rich.table import Table
 
 from endpoint_client import AwsClients, InvocationError, NotDeployedError, invoke_workload
 from endpoint_client.batch import batch_locations, start_batch_run, wait_for_batch_run
+from endpoint_client.stack_outputs import deployed_stack
 from endpoint_configs import EnvironmentConfig, load_environment_config, resolve_endpoint_type
 from endpoint_configs.naming import STATEFUL_PURPOSE
-from local_aws.state import ACCOUNT_ID, LocalAwsError, ServerState, require_running
+from local_aws.state import ACCOUNT_ID, NEO_STAND_IN_TAG, LocalAwsError, ServerState, require_running
 from stacks.registry import WORKLOAD_KINDS, Invocation
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -78,14 +79,15 @@ def deploy(env: str, endpoint_type: str) -> None:
         _cdk(["deploy", "--all", "--method=direct", "--require-approval", "never", *flags], state)
     finally:
         _print_stacks(cloudformation, config.stack_name(STATEFUL_PURPOSE), config.stack_name(chosen))
+    compiled = compilation_rows(clients, config.stack_name(chosen))
     if WORKLOAD_KINDS[chosen].invocation is Invocation.JOB:
         rows, answer = _run_job(state, config, chosen)
-        print_summary(rows, console)
+        print_summary(compiled + rows, console)
         console.print(f"\n[bold]{config.stack_name(chosen)}[/bold] ran: {answer}")
         return
     endpoint_name = config.endpoint_name(chosen)
     answer = _invoke(state, config, chosen)
-    print_summary(summary_rows(clients, endpoint_name), console)
+    print_summary(compiled + summary_rows(clients, endpoint_name), console)
     console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
 
 
@@ -347,6 +349,32 @@ def summary_rows(client: Callable[[str], Any], endpoint_name: str) -> list[Summa
         if endpoint_name in alarm["AlarmName"] or endpoint_name in alarm.get("AlarmDescription", ""):
             rows.append(SummaryRow("alarm", alarm["AlarmName"], alarm.get("AlarmDescription", "")))
     return rows
+
+
+def compilation_rows(client: Callable[[str], Any], stack_name: str) -> list[SummaryRow]:
+    """The workload stack's Neo compilation job and the archive it produced, if it has one; a job
+    the local AWS completed without Neo's compiler says so."""
+    job_name = deployed_stack(client("cloudformation"), stack_name).outputs.get("CompilationJobName")
+    if job_name is None:
+        return []
+    sagemaker = client("sagemaker")
+    job = sagemaker.describe_compilation_job(CompilationJobName=job_name)
+    output = job["OutputConfig"]
+    platform = output.get("TargetPlatform") or {}
+    target = output.get("TargetDevice") or "/".join(
+        platform[key] for key in ("Os", "Arch", "Accelerator") if key in platform
+    )
+    framework = f"{job['InputConfig']['Framework']} {job['InputConfig'].get('FrameworkVersion', '')}".strip()
+    detail = f"{job['CompilationJobStatus']}, {framework} for {target}"
+    tags = sagemaker.list_tags(ResourceArn=job["CompilationJobArn"]).get("Tags", [])
+    stand_in = next((tag["Value"] for tag in tags if tag["Key"] == NEO_STAND_IN_TAG), None)
+    if stand_in is not None:
+        detail += f"; stood in by the local AWS ({stand_in}): Neo's compiler runs only in AWS"
+    artifact = job.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")
+    return [
+        SummaryRow("compilation", job_name, detail),
+        SummaryRow("compiled", artifact, "Neo's output; the model serves it with the inference code added"),
+    ]
 
 
 def print_summary(rows: list[SummaryRow], out: Console) -> None:

@@ -62,6 +62,7 @@ from moto.utilities.utils import get_partition
 
 import local_aws.moto_models  # noqa: F401  (defines the CloudFormation models moto looks for)
 from endpoint_configs.limits import hosting_instance_types
+from local_aws import compilation_jobs, custom_resources
 from local_aws.transform_jobs import ModelRunner, SageMakerTaskService, run_transform_job
 
 __all__ = [
@@ -765,8 +766,10 @@ def generate_execution_names() -> None:
     "stepfunctions-cloudformation-state-machines",
     "moto's CloudFormation creates state machines in one Step Functions backend while, with "
     "`stepfunctions.execute_state_machine` on, its API reads them from the other (the executing one), "
-    "so a deployed state machine is not found, and it drops the logging, tracing and type settings; "
-    "CloudFormation creates, updates and deletes them where the API looks, with those settings",
+    "so a deployed state machine is not found, it drops the logging, tracing and type settings, and "
+    "the names it generates (`<stack>-<logical id>-<random>`) can pass Step Functions' 80 characters; "
+    "CloudFormation creates, updates and deletes them where the API looks, with those settings and "
+    "names as CloudFormation generates them (`<logical id>-<random>`)",
 )
 def deploy_state_machines_where_the_api_looks() -> None:
     """moto has two Step Functions backends: ``stepfunctions_backends`` (stores definitions) and
@@ -787,12 +790,14 @@ def deploy_state_machines_where_the_api_looks() -> None:
         cloudformation_json: Any,
         account_id: str,
         region_name: str,
-        **_: Any,
+        **kwargs: Any,
     ) -> Any:
         properties = cloudformation_json["Properties"]
         tags = cfn_to_api_tags(properties.get("Tags", []))
+        logical_id = kwargs.get("LogicalId")
+        generated = f"{logical_id[:67]}-{uuid.uuid4().hex[:12]}" if logical_id else resource_name
         return backend(account_id, region_name).create_state_machine(
-            properties.get("StateMachineName", resource_name),
+            properties.get("StateMachineName", generated),
             properties.get("DefinitionString", ""),
             properties.get("RoleArn", ""),
             tags=tags,
@@ -916,3 +921,58 @@ def run_transform_jobs() -> None:
 
     SageMakerModelBackend.create_transform_job = create_transform_job  # type: ignore[method-assign, assignment]
     SageMakerModelBackend.list_transform_jobs = list_transform_jobs  # type: ignore[method-assign]
+
+
+@moto_fix(
+    "sagemaker-compilation-jobs",
+    "moto's CreateCompilationJob completes the job at once, writes nothing and names the output prefix "
+    "as the compiled model; the job name and MaxRuntimeInSeconds are checked as botocore's model states "
+    "them, a job whose input cannot be read ends FAILED with a FailureReason naming the S3 URI, and "
+    "otherwise a stand-in for Neo (the local AWS cannot run Neo's compiler) copies the input unchanged "
+    "to `<S3OutputLocation><stem>-<target>.tar.gz` (KMS from OutputConfig), names it in "
+    "`ModelArtifacts.S3ModelArtifacts` and tags the job `local-aws:neo-stand-in`",
+)
+def stand_in_for_neo_compilation() -> None:
+    """SageMaker Neo writes the compiled archive under ``S3OutputLocation`` and fails the job when it
+    cannot read the input; moto only stores the request, ``COMPLETED``. The stand-in in
+    :mod:`local_aws.compilation_jobs` writes the input there instead of a compiled model and marks the
+    job (:func:`local_aws.compilation_jobs.stood_in_compilation_jobs`)."""
+    compilation_jobs.stand_in_for_neo()
+
+
+@moto_fix(
+    "sagemaker-stop-compilation-job",
+    "moto lacks StopCompilationJob; it stops a STARTING or INPROGRESS job (STOPPING, then STOPPED), "
+    "a missing job is ResourceNotFound and a job in any other status a ValidationException",
+)
+def add_stop_compilation_job() -> None:
+    """moto's SageMaker has no StopCompilationJob, which the Neo compilation handler calls when its
+    resource is deleted while the job runs; :mod:`local_aws.compilation_jobs` adds it."""
+    compilation_jobs.add_stop_compilation_job()
+
+
+@moto_fix(
+    "sagemaker-compilation-job-deletion",
+    "moto's DeleteCompilationJob deletes a job in any status; a STARTING, INPROGRESS or STOPPING job is "
+    "SageMaker's ValidationException (only COMPLETED, FAILED or STOPPED jobs can be deleted)",
+)
+def refuse_deleting_unfinished_compilation_jobs() -> None:
+    """SageMaker deletes a compilation job only when it is COMPLETED, FAILED or STOPPED; moto deletes
+    running ones too."""
+    compilation_jobs.refuse_deleting_unfinished_jobs()
+
+
+@moto_fix(
+    "cloudformation-custom-resources",
+    "moto's CloudFormation runs a `Custom::` resource's Lambda in Docker, waits forever without it, "
+    "ignores FAILED responses and drops the resource on update; registered types "
+    "(`local_aws.custom_resources.HANDLERS`: `Custom::NeoCompilationJob`) run their Provider-framework "
+    "handlers in-process for Create, Update and Delete, and a failure is the resource's CREATE_FAILED "
+    "event with the handler's message and a stack rolled back to ROLLBACK_COMPLETE "
+    "(UPDATE_ROLLBACK_COMPLETE for an update)",
+)
+def run_custom_resources_in_process() -> None:
+    """moto resolves every ``Custom::`` type to ``CustomModel``, which invokes the ``ServiceToken``
+    function in Docker; the CDK Provider framework's functions would call back, but without Docker
+    nothing does. :mod:`local_aws.custom_resources` runs the handlers of registered types instead."""
+    custom_resources.run_custom_resources_in_process()

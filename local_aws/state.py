@@ -16,6 +16,9 @@ DEFAULT_PORT = 4566
 HOST = "127.0.0.1"
 ACCOUNT_ID = "123456789012"
 """moto's default account; ``cdk bootstrap`` and ``cdk deploy`` target it."""
+NEO_STAND_IN_TAG = "local-aws:neo-stand-in"
+"""Tag of the compilation jobs the local AWS completed without Neo's compiler (its value says what
+the output is); the deploy summary shows it."""
 
 
 class LocalAwsError(Exception):

@@ -162,6 +162,24 @@ def test_new_input_starts_one_job_at_the_next_check_and_none_after(local_aws: in
     assert second == ["StartedByCheck", "CountNewInput", "HasNewInput", "NothingNew"]
 
 
+def test_a_neo_compiled_model_deploys_and_answers_with_the_stand_in_said_plainly(local_aws: int) -> None:
+    # GIVEN neo.yaml: the model traced at synth, compiled for ml_c5 by a custom resource
+    deployed = _local_aws("deploy", "--env", "neo")
+    # THEN the handler ran in-process, the job exists, and the endpoint serves the traced model
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    output = " ".join(deployed.stdout.split())
+    assert "minilm-embeddings-neo-realtime answered: 1 embedding(s) of 384 dimensions" in output
+    assert "COMPLETED, PYTORCH 2.0 for ml_c5; stood in by the local AWS" in output
+    assert "Neo's compiler runs only in AWS" in output
+    assert "minilm-embeddings-neo-realtime-neo-" in output
+    # AND a second deploy reuses the finished job: nothing changes
+    again = _local_aws("deploy", "--env", "neo")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "minilm-embeddings-neo-realtime (no changes)" in again.stdout + again.stderr
+    destroyed = _local_aws("destroy", "--env", "neo")
+    assert destroyed.returncode == 0, destroyed.stderr[-3000:]
+
+
 def test_destroy_removes_every_stack_of_the_environment(local_aws: int) -> None:
     # GIVEN dev deployed as realtime, as async and as batch (the tests above)
     destroyed = _local_aws("destroy", "--env", "dev")
