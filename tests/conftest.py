@@ -17,7 +17,13 @@ import aws_cdk as cdk
 from aws_cdk import assertions
 
 import app as cdk_app
-from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock, load_environment_config
+from endpoint_configs import (
+    EndpointSettings,
+    EnvironmentConfig,
+    WorkloadBlock,
+    available_environments,
+    load_environment_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 Block = TypeVar("Block", bound=WorkloadBlock)
@@ -37,7 +43,8 @@ def endpoint_block(config: EnvironmentConfig, kind: str) -> EndpointSettings:
     return block
 
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = tuple(available_environments())
+"""Every shipped environment file."""
 TARGETS = tuple(
     (env, endpoint_type)
     for env in ENVIRONMENTS

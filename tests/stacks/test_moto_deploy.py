@@ -94,11 +94,14 @@ def test_models_use_the_execution_role_and_artifact(deployed: Deployed) -> None:
     sagemaker = deployed.client("sagemaker")
     models = [sagemaker.describe_model(ModelName=m["ModelName"]) for m in sagemaker.list_models()["Models"]]
     assert models
+    compiled = load_environment_config(deployed.env).model.compilation is not None
     for model in models:
-        # the CDK asset of the built archive, in the bootstrap bucket
-        assert model["PrimaryContainer"]["ModelDataUrl"].startswith(
-            "s3://cdk-hnb659fds-assets-123456789012-us-east-1/"
-        )
+        url = model["PrimaryContainer"]["ModelDataUrl"]
+        if compiled:  # the serving archive the compilation resource wrote into the environment's bucket
+            assert f"/neo/{deployed.endpoint_type}/" in url
+            assert url.endswith("/serving/model.tar.gz")
+        else:  # the CDK asset of the built archive, in the bootstrap bucket
+            assert url.startswith("s3://cdk-hnb659fds-assets-123456789012-us-east-1/")
         role_name = model["ExecutionRoleArn"].rsplit("/", 1)[1]
         trust = deployed.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
