@@ -976,3 +976,67 @@ def run_custom_resources_in_process() -> None:
     function in Docker; the CDK Provider framework's functions would call back, but without Docker
     nothing does. :mod:`local_aws.custom_resources` runs the handlers of registered types instead."""
     custom_resources.run_custom_resources_in_process()
+
+
+SAGEMAKER_HOSTING_TYPES = frozenset(
+    {"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint"}
+)
+"""What a changed model reaches: a new model is a new endpoint config, which the endpoint switches to."""
+
+
+def _references(node: Any, logical_id: str) -> bool:
+    """Whether a template fragment reads ``logical_id`` (Ref, Fn::GetAtt or Fn::Sub)."""
+    if isinstance(node, dict):
+        if node.get("Ref") == logical_id:
+            return True
+        attribute = node.get("Fn::GetAtt")
+        if isinstance(attribute, list) and attribute[:1] == [logical_id]:
+            return True
+        if isinstance(attribute, str) and attribute.split(".", 1)[0] == logical_id:
+            return True
+        substituted = node.get("Fn::Sub")
+        text = substituted[0] if isinstance(substituted, list) else substituted
+        if isinstance(text, str) and ("${" + logical_id + "}" in text or "${" + logical_id + "." in text):
+            return True
+        return any(_references(value, logical_id) for value in node.values())
+    if isinstance(node, list):
+        return any(_references(item, logical_id) for item in node)
+    return False
+
+
+@moto_fix(
+    "cloudformation-sagemaker-dependent-updates",
+    "moto's stack update changes only resources whose own template text changed, so an endpoint config "
+    "keeps a replaced model's old name and a model keeps a recompiled artifact's old URI; SageMaker "
+    "models, endpoint configs and endpoints that read a changed resource (Ref, Fn::GetAtt, Fn::Sub) "
+    "are updated too, as CloudFormation updates them when the value they read changes",
+)
+def update_sagemaker_resources_that_read_changed_ones() -> None:
+    """CloudFormation re-resolves a reference when the resource it names changes (a replaced model
+    has a new name; a compilation resource returns a new artifact) and updates the resources that
+    read it. moto compares template text only. The hosting chain (model, endpoint config, endpoint)
+    is what our stacks need re-resolved, and those moto types know how to update."""
+    original = parsing.ResourceMap.build_resource_diff
+
+    def build_resource_diff(
+        self: parsing.ResourceMap, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        diff: dict[str, Any] = original(self, other_template, parameters)
+        resources: dict[str, Any] = other_template["Resources"]
+        changed = set(diff["Modify"])
+        pending = list(changed)
+        while pending:
+            source = pending.pop()
+            for name, resource in resources.items():
+                if (
+                    name not in changed
+                    and name not in diff["Add"]
+                    and resource.get("Type") in SAGEMAKER_HOSTING_TYPES
+                    and _references(resource.get("Properties", {}), source)
+                ):
+                    changed.add(name)
+                    pending.append(name)
+        diff["Modify"] = [name for name in resources if name in changed]  # template order
+        return diff
+
+    parsing.ResourceMap.build_resource_diff = build_resource_diff  # type: ignore[method-assign]

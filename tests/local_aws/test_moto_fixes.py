@@ -238,6 +238,61 @@ def test_fix_sagemaker_explicit_names_endpoint_name_in_a_template_is_kept(aws: N
     assert [e["EndpointName"] for e in endpoints] == ["named-endpoint"]
 
 
+# -- cloudformation-sagemaker-dependent-updates --------------------------------------------------------
+
+
+def _hosting_template(model_data_url: str) -> str:
+    """A model, an endpoint config naming it and an endpoint on that config (Fn::GetAtt both)."""
+    return json.dumps(
+        {
+            "Resources": {
+                "Model": {
+                    "Type": "AWS::SageMaker::Model",
+                    "Properties": {
+                        "ExecutionRoleArn": ROLE_ARN,
+                        "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": model_data_url},
+                    },
+                },
+                "Config": {
+                    "Type": "AWS::SageMaker::EndpointConfig",
+                    "Properties": {
+                        "ProductionVariants": [
+                            {
+                                "VariantName": "AllTraffic",
+                                "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
+                                "InstanceType": "ml.m5.large",
+                                "InitialInstanceCount": 1,
+                            }
+                        ]
+                    },
+                },
+                "Endpoint": {
+                    "Type": "AWS::SageMaker::Endpoint",
+                    "Properties": {
+                        "EndpointName": "updated-endpoint",
+                        "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+                    },
+                },
+            }
+        }
+    )
+
+
+def test_fix_cloudformation_sagemaker_dependent_updates_endpoint_serves_the_new_model(aws: None) -> None:
+    # GIVEN an endpoint deployed from a stack whose model reads artifact A
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(StackName="hosting", TemplateBody=_hosting_template("s3://models/a.tar.gz"))
+    # WHEN only the model's artifact changes (the config and endpoint text stay the same)
+    cloudformation.update_stack(StackName="hosting", TemplateBody=_hosting_template("s3://models/b.tar.gz"))
+    # THEN the endpoint's config names the new model, which reads artifact B, as in AWS
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    config_name = sagemaker.describe_endpoint(EndpointName="updated-endpoint")["EndpointConfigName"]
+    (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://models/b.tar.gz"
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [variant["ModelName"]]
+
+
 # -- scalable-dimensions ------------------------------------------------------------------------------
 
 
