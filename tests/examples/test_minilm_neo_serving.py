@@ -7,15 +7,12 @@ it answers like the eager artifact, served beside it: the same request format, t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -27,9 +24,9 @@ from endpoint_configs import load_environment_config
 from local_serving import LocalModelServer
 from model_packaging.build import BuiltArtifact, build_artifact_cached
 from model_packaging.environment import BUILD_DIR, prepare_artifact
+from tests.examples.example_handler import EXAMPLE_CODE, load_example_module
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CODE = REPO / "examples" / "minilm" / "code"
 JSON = "application/json"
 MAX_BATCH = 8
 SENTENCES = [
@@ -123,19 +120,6 @@ def test_errors_are_the_eager_artifacts(
     assert (traced.status, traced.reason) == (eager.status, eager.reason)
 
 
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("minilm_neo_handler", EXAMPLE_CODE / "inference.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
-
-
 def test_neo_output_layout_with_compiled_pt_is_served_too(
     neo_server: LocalModelServer, tmp_path: Path
 ) -> None:
@@ -144,7 +128,7 @@ def test_neo_output_layout_with_compiled_pt_is_served_too(
     shutil.copytree(neo_server.model_dir, neo_output, copy_function=os.link)
     (neo_output / "model.pth").rename(neo_output / "compiled.pt")
     # WHEN the handler loads it THEN it serves the same vectors
-    model = load_handler().model_fn(str(neo_output))
+    model = load_example_module().model_fn(str(neo_output))
     assert model.encoder.module is not None
     assert cosine(model.embed(SENTENCES[:1])[0], embed(neo_server, SENTENCES[:1])[0]) > 0.9999
 
@@ -167,4 +151,4 @@ def test_traced_artifact_missing_a_part_fails_to_load_with_a_message(
     (tmp_path / present).write_bytes(b"{}")
     # WHEN the handler loads it THEN the message names the missing part
     with pytest.raises(RuntimeError, match=message):
-        load_handler().model_fn(str(tmp_path))
+        load_example_module().model_fn(str(tmp_path))

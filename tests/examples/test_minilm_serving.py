@@ -8,7 +8,6 @@ server, which serves a ``model.tar.gz`` built here with the SageMaker layout (mo
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import io
 import json
 import logging
@@ -22,7 +21,6 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -41,9 +39,9 @@ from local_serving import (
     prepare_artifact,
 )
 from model_packaging.build import build_artifact
+from tests.examples.example_handler import EXAMPLE_CODE, load_example_module
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CODE = REPO / "examples" / "minilm" / "code"
 JSON = "application/json"
 DIMENSION = 384
 SERVER_MAX_BATCH = 16
@@ -316,19 +314,6 @@ def test_repeated_sentence_is_a_cache_hit_with_identical_vector(
     assert (hits_3, misses_3) == (hits_2 + 2, misses_2 + 1)
     assert repeated[0] == repeated[1]
     assert repeated[2] == first
-
-
-def load_example_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("minilm_example_inference", EXAMPLE_CODE / "inference.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
 
 
 class FakeEncoder:

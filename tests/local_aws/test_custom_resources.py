@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import threading
 import time
 import zipfile
@@ -25,20 +24,11 @@ from local_aws.moto_fixes import install
 from local_aws.state import ServerState
 from sagemaker_constructs.neo_compilation_handler.index import job_name
 from tests.local_aws.conftest import ACCOUNT_ID, CREDENTIALS, REGION, local_client
+from tests.sagemaker_constructs.test_neo_compilation_handler import archive
 
 BUCKET = "neo-artifacts"
 POLL_SECONDS = 0.02
 TIMEOUT_SECONDS = 3.0
-
-
-def archive(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 MODEL = archive({"model.pt": b"weights", "code/inference.py": b"def model_fn(d): ...\n"})

@@ -8,7 +8,6 @@ folders fail with one message and leave nothing behind.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -18,7 +17,6 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -42,9 +40,9 @@ from model_packaging.neo import (
     parse_input_shapes,
 )
 from tests.conftest import REPO
+from tests.examples.example_handler import EXAMPLE_CODE, load_example_module
 
 MODEL_DIR = minilm.get_model_path()
-EXAMPLE_CODE = REPO / "examples" / "minilm" / "code"
 NEO_REQUIREMENTS = REPO / "examples" / "minilm" / "neo" / "requirements.txt"
 SHAPES = {"input_ids": [2, 64], "attention_mask": [2, 64]}
 """Batch 2, so the probes below run in chunks and the last one is filled up; a short sequence keeps
@@ -109,19 +107,6 @@ def metadata(extracted: Path) -> dict[str, Any]:
     return loaded
 
 
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("minilm_neo_inference", EXAMPLE_CODE / "inference.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
-
-
 def cosine(a: list[float], b: list[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
@@ -133,7 +118,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 def test_traced_embeddings_match_eager_sentence_transformers(extracted: Path) -> None:
     import sentence_transformers
 
-    handler = load_handler()
+    handler = load_example_module()
     traced = handler.model_fn(str(extracted)).embed(PROBES)
     reference = sentence_transformers.SentenceTransformer(str(MODEL_DIR), device="cpu")
     reference.max_seq_length = SHAPES["input_ids"][1]  # the trace truncates at its sequence length
