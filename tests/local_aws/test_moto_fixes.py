@@ -202,46 +202,7 @@ def test_fix_kms_key_tags_in_cloudformation_form_are_kept(aws: None) -> None:
 # -- sagemaker-explicit-names -------------------------------------------------------------------------
 
 
-def test_fix_sagemaker_explicit_names_endpoint_name_in_a_template_is_kept(aws: None) -> None:
-    template = {
-        "Resources": {
-            "Model": {
-                "Type": "AWS::SageMaker::Model",
-                "Properties": {"ExecutionRoleArn": ROLE_ARN, "PrimaryContainer": {"Image": IMAGE}},
-            },
-            "Config": {
-                "Type": "AWS::SageMaker::EndpointConfig",
-                "Properties": {
-                    "ProductionVariants": [
-                        {
-                            "VariantName": "AllTraffic",
-                            "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
-                            "InstanceType": "ml.m5.large",
-                            "InitialInstanceCount": 1,
-                        }
-                    ]
-                },
-            },
-            "Endpoint": {
-                "Type": "AWS::SageMaker::Endpoint",
-                "Properties": {
-                    "EndpointName": "named-endpoint",
-                    "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
-                },
-            },
-        }
-    }
-    boto3.client("cloudformation", region_name=REGION).create_stack(
-        StackName="named", TemplateBody=json.dumps(template)
-    )
-    endpoints = boto3.client("sagemaker", region_name=REGION).list_endpoints()["Endpoints"]
-    assert [e["EndpointName"] for e in endpoints] == ["named-endpoint"]
-
-
-# -- cloudformation-sagemaker-dependent-updates --------------------------------------------------------
-
-
-def _hosting_template(model_data_url: str) -> str:
+def _hosting_template(model_data_url: str, *, endpoint_name: str = "updated-endpoint") -> str:
     """A model, an endpoint config naming it and an endpoint on that config (Fn::GetAtt both)."""
     return json.dumps(
         {
@@ -269,13 +230,25 @@ def _hosting_template(model_data_url: str) -> str:
                 "Endpoint": {
                     "Type": "AWS::SageMaker::Endpoint",
                     "Properties": {
-                        "EndpointName": "updated-endpoint",
+                        "EndpointName": endpoint_name,
                         "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
                     },
                 },
             }
         }
     )
+
+
+def test_fix_sagemaker_explicit_names_endpoint_name_in_a_template_is_kept(aws: None) -> None:
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="named",
+        TemplateBody=_hosting_template("s3://models/a.tar.gz", endpoint_name="named-endpoint"),
+    )
+    endpoints = boto3.client("sagemaker", region_name=REGION).list_endpoints()["Endpoints"]
+    assert [e["EndpointName"] for e in endpoints] == ["named-endpoint"]
+
+
+# -- cloudformation-sagemaker-dependent-updates --------------------------------------------------------
 
 
 def test_fix_cloudformation_sagemaker_dependent_updates_endpoint_serves_the_new_model(aws: None) -> None:
