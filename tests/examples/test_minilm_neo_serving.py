@@ -7,6 +7,7 @@ it answers like the eager artifact, served beside it: the same request format, t
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -80,7 +81,8 @@ def test_neo_input_serves_the_traced_model_with_the_tokenizer_only_requirements(
     assert (neo_server.model_dir / "model.pth").is_file()
     assert (neo_server.model_dir / "neo_input.json").is_file()
     assert not (neo_server.model_dir / "model.safetensors").exists()
-    assert (neo_server.model_dir / "code" / "requirements.txt").read_text() == "tokenizers==0.23.3\n"
+    requirements = (neo_server.model_dir / "code" / "requirements.txt").read_text()
+    assert requirements == (REPO / "examples" / "minilm" / "neo" / "requirements.txt").read_text()
 
 
 def test_neo_input_answers_with_the_eager_artifacts_vectors(
@@ -152,3 +154,17 @@ def test_traced_artifact_missing_a_part_fails_to_load_with_a_message(
     # WHEN the handler loads it THEN the message names the missing part
     with pytest.raises(RuntimeError, match=message):
         load_example_module().model_fn(str(tmp_path))
+
+
+def test_the_handler_runs_on_the_python_versions_neo_images_may_have() -> None:
+    # Neo's image tags say only "py3": the handler may use neither 3.10 syntax nor 3.10 calls.
+    source = (EXAMPLE_CODE / "inference.py").read_text()
+    tree = ast.parse(source, feature_version=(3, 8))
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert not [c for c in calls if any(k.arg == "strict" for k in c.keywords)]  # zip(strict=): 3.10
+    isinstance_unions = [
+        c
+        for c in calls
+        if isinstance(c.func, ast.Name) and c.func.id == "isinstance" and isinstance(c.args[1], ast.BinOp)
+    ]
+    assert not isinstance_unions  # isinstance(x, A | B): 3.10

@@ -39,7 +39,8 @@ Two kinds of artifact, one request/response contract, cache and settings:
   traced sequence length, and run in chunks of the traced batch size (the last chunk padded).
   Dependencies: the container's (sagemaker_inference, numpy, torch; neopytorch in Neo's images)
   plus tokenizers (``examples/minilm/neo/requirements.txt``); no sentence-transformers or
-  transformers, whose releases need a newer torch than Neo's images have.
+  transformers, whose releases need a newer torch than Neo's images have. Neo's images do not
+  publish their Python version, so this module runs on Python 3.8 and newer.
 """
 
 from __future__ import annotations
@@ -237,7 +238,11 @@ class EmbeddingModel:
             else:
                 vectors[sentence] = cached
         if missing:
-            for sentence, vector in zip(missing, self._encode(list(missing)), strict=True):
+            encoded = self._encode(list(missing))
+            if len(encoded) != len(missing):
+                raise RuntimeError(f"encoder gave {len(encoded)} vectors for {len(missing)} sentences")
+            # No zip(strict=...): the Neo image may run a Python older than 3.10.
+            for sentence, vector in zip(missing, encoded):  # noqa: B905
                 vectors[sentence] = vector
                 self.cache.put(sentence, vector)
         self._count(hits=len(sentences) - len(missing), misses=len(missing))
@@ -354,7 +359,7 @@ def input_fn(request_body: str | bytes | bytearray, content_type: str | None) ->
     if params.get("charset", "utf-8") not in ("utf-8", "utf8"):
         raise _reject(415, f"Unsupported charset {params['charset']!r}: send UTF-8 JSON")
 
-    if isinstance(request_body, bytes | bytearray):
+    if isinstance(request_body, (bytes, bytearray)):  # a tuple, not X | Y: Neo images may run Python < 3.10
         try:
             text = bytes(request_body).decode("utf-8")
         except UnicodeDecodeError as exc:
