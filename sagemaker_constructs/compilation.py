@@ -259,7 +259,7 @@ class NeoCompilation(Construct):
             "Start",
             handler="index.on_event",
             role=start_role.without_policy_updates(),
-            timeout=cdk.Duration.minutes(1),
+            timeout=cdk.Duration.minutes(5),  # a server-side copy of the input, then one API call
             description=f"Starts Neo compilation jobs {job_name_prefix}-*",
             **common,  # type: ignore[arg-type]
         )
