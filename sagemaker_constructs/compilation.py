@@ -27,7 +27,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources
 from constructs import Construct
 
-from sagemaker_constructs.compliance import acknowledge, rendered_for_nag
+from sagemaker_constructs.compliance import acknowledge, acknowledge_wildcard_resources, rendered_for_nag
 from sagemaker_constructs.model_data import ArtifactLocation, ModelData
 
 HANDLER_DIR = Path(__file__).with_name("neo_compilation_handler")
@@ -485,9 +485,5 @@ class NeoCompilation(Construct):
         """A customer managed policy (HIPAA.Security-IAMNoInlinePolicy) for ``role``; each resource
         ending in ``*`` is acknowledged in cdk-nag with its reason from ``reasons``."""
         policy = iam.ManagedPolicy(self, construct_id, roles=[role], statements=statements)
-        for statement in statements:
-            for resource in statement.resources:
-                if resource.endswith("*"):
-                    rendered = rendered_for_nag(self, resource)
-                    acknowledge(policy, f"AwsSolutions-IAM5[Resource::{rendered}]", reasons[resource])
+        acknowledge_wildcard_resources(policy, statements, reasons.__getitem__)
         return policy

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import aws_cdk as cdk
 import cdk_nag
+from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
 RULE_PACKS: tuple[type[cdk_nag.NagPack], ...] = (
@@ -23,6 +26,18 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledgment of {rule_id} needs a real reason, got {reason!r}")
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+
+
+def acknowledge_wildcard_resources(
+    policy: IConstruct, statements: Sequence[iam.PolicyStatement], reason: Callable[[str], str]
+) -> None:
+    """Acknowledge ``AwsSolutions-IAM5`` on ``policy`` for each statement resource ending in ``*``
+    (an S3 prefix, a name prefix), with ``reason(resource)``."""
+    for statement in statements:
+        for resource in statement.resources:
+            if resource.endswith("*"):
+                rendered = rendered_for_nag(policy, resource)
+                acknowledge(policy, f"AwsSolutions-IAM5[Resource::{rendered}]", reason(resource))
 
 
 def rendered_for_nag(scope: IConstruct, value: str) -> str:

@@ -13,7 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from sagemaker_constructs.compliance import acknowledge, rendered_for_nag
+from sagemaker_constructs.compliance import acknowledge, acknowledge_wildcard_resources, rendered_for_nag
 from sagemaker_constructs.model_data import ModelData
 
 _ECR_URI = re.compile(
@@ -167,11 +167,7 @@ class ModelExecutionRole(Construct):
         """Attach a customer managed policy; each resource ending in ``*`` (an S3 prefix) is
         acknowledged in cdk-nag with ``prefix_reason``. Returns the policy, to depend on."""
         policy = iam.ManagedPolicy(self, construct_id, roles=[self.role], statements=list(statements))
-        for statement in statements:
-            for resource in statement.resources:
-                rendered = rendered_for_nag(self, resource)
-                if rendered.endswith("*"):
-                    acknowledge(policy, f"AwsSolutions-IAM5[Resource::{rendered}]", prefix_reason)
+        acknowledge_wildcard_resources(policy, statements, lambda _resource: prefix_reason)
         return policy
 
     def grant_data_capture(self, *, bucket: s3.IBucket, prefix: str) -> iam.ManagedPolicy:
