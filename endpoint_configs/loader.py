@@ -15,6 +15,7 @@ from endpoint_configs.compilation import compilation_problems
 from endpoint_configs.environment import WORKLOAD_KINDS, EnvironmentConfig
 from endpoint_configs.errors import ConfigError, Problem
 from endpoint_configs.images import image_problems
+from endpoint_configs.optimization import optimization_problems
 from endpoint_configs.workload import WorkloadBlock
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -93,6 +94,7 @@ def parse_config(text: str, *, source: str, expected_env: str | None = None) -> 
         )
     compiling = compilation_problems(config)
     problems.extend(compiling or image_problems(config))
+    problems.extend(optimization_problems(config))
     if problems:
         raise ConfigError(source, problems)
     return config

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from endpoint_configs.common import S3PrefixUri, S3Uri, StrictModel
 from endpoint_configs.compilation import ModelCompilation
+from endpoint_configs.optimization import ModelOptimization
 from model_packaging.sources import DEFAULT_EXCLUDED
 
 
@@ -78,6 +79,13 @@ class ArtifactBuild(StrictModel):
         description="A requirements file packaged as code/requirements.txt instead of the code "
         "folder's own (one handler, images with different packages). Default: the code folder's.",
     )
+    vendor_dependencies: bool = Field(
+        default=True,
+        description="Put wheels of the requirements for the serving images' Python and platform in "
+        "code/wheels/ and install only those at start-up (a network-isolated container has no "
+        "network). false keeps the plain requirements file: allowed only when no workload runs "
+        "network-isolated. Default: true.",
+    )
 
 
 class ArtifactSource(StrictModel):
@@ -123,6 +131,11 @@ class ModelConfig(StrictModel):
         default=None,
         description="Compile with SageMaker Neo at deploy time and serve the compiled model. "
         "Default: none (serve the artifact as built).",
+    )
+    optimization: ModelOptimization | None = Field(
+        default=None,
+        description="Export and shrink the model while building the artifact (ONNX, int8), behind an "
+        "accuracy gate. Default: none (package the model as it is).",
     )
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from isal import igzip
 
@@ -33,6 +33,7 @@ from model_packaging.errors import PackagingError
 from model_packaging.manifest import FileEntry, Manifest, ModelFacts, read_model_facts
 from model_packaging.progress import ByteProgress
 from model_packaging.sources import DEFAULT_EXCLUDED, SourceFile, collect_sources
+from model_packaging.wheels import VendoredDependencies
 
 ArtifactFormat = Literal["tar.gz", "uncompressed"]
 COPY_BUFFER = 1024**2
@@ -67,12 +68,19 @@ def build_artifact(
     excluded: Sequence[str] = DEFAULT_EXCLUDED,
     requirements: Path | None = None,
     model_facts: ModelFacts | None = None,
+    vendored: VendoredDependencies | None = None,
+    optimization: dict[str, Any] | None = None,
 ) -> BuiltArtifact:
     """Check the inputs, then write the artifact and its manifest into ``out_dir``; file names
     matching ``excluded`` (default: version-control and documentation files) stay out, and
     ``requirements`` (if given) becomes ``code/requirements.txt`` instead of the code folder's own.
-    ``model_facts`` stands in for what the weight files say (weights no header describes)."""
-    sources = collect_sources(model_dir, code_dir, excluded=excluded, requirements=requirements)
+    ``model_facts`` stands in for what the weight files say (weights no header describes).
+    ``vendored`` (``model_packaging.wheels``) puts its wheels in ``code/wheels/`` and its offline
+    requirements file in place of ``code/requirements.txt``, and is recorded in the manifest, as is
+    ``optimization`` (how the model was shrunk, the accuracy gate's figures)."""
+    sources = artifact_sources(
+        model_dir, code_dir, excluded=excluded, requirements=requirements, vendored=vendored
+    )
     total = sum(s.size for s in sources)
     if artifact_format == "auto":
         artifact_format = "uncompressed" if total > uncompressed_above_bytes else "tar.gz"
@@ -81,13 +89,37 @@ def build_artifact(
         out_dir.mkdir(parents=True, exist_ok=True)
         progress = ByteProgress(total, f"packaging {Path(model_dir).name}", enabled=show_progress)
         with progress:
+            extra = _ManifestExtras(None if vendored is None else vendored.manifest_entry(), optimization)
             if artifact_format == "tar.gz":
-                return _build_archive(sources, out_dir, progress, model_facts)
-            return _build_directory(sources, out_dir, progress, model_facts)
+                return _build_archive(sources, out_dir, progress, model_facts, extra)
+            return _build_directory(sources, out_dir, progress, model_facts, extra)
+
+
+@dataclass(frozen=True)
+class _ManifestExtras:
+    dependencies: dict[str, Any] | None
+    optimization: dict[str, Any] | None
+
+
+def artifact_sources(
+    model_dir: Path,
+    code_dir: Path,
+    *,
+    excluded: Sequence[str],
+    requirements: Path | None,
+    vendored: VendoredDependencies | None,
+) -> list[SourceFile]:
+    """``collect_sources``, with the vendored wheels and requirements file when given."""
+    sources = collect_sources(model_dir, code_dir, excluded=excluded, requirements=requirements)
+    return sources if vendored is None else vendored.sources(sources)
 
 
 def _build_archive(
-    sources: list[SourceFile], out_dir: Path, progress: ByteProgress, facts: ModelFacts | None
+    sources: list[SourceFile],
+    out_dir: Path,
+    progress: ByteProgress,
+    facts: ModelFacts | None,
+    extra: _ManifestExtras,
 ) -> BuiltArtifact:
     descriptor, partial_name = tempfile.mkstemp(prefix=".partial-", suffix=".tar.gz", dir=out_dir)
     partial = Path(partial_name)
@@ -107,7 +139,7 @@ def _build_archive(
             os.fsync(raw.fileno())
         os.chmod(partial, _public_mode(FILE_MODE))
         final = out_dir / f"model-{digest[:16]}.tar.gz"
-        manifest = _manifest(final.name, "tar.gz", digest, output.size, files, sources, facts)
+        manifest = _manifest(final.name, "tar.gz", digest, output.size, files, sources, facts, extra)
         manifest_path = _write_manifest(out_dir, final.name, manifest)
         os.replace(partial, final)
         return BuiltArtifact(path=final, manifest_path=manifest_path, manifest=manifest)
@@ -116,7 +148,11 @@ def _build_archive(
 
 
 def _build_directory(
-    sources: list[SourceFile], out_dir: Path, progress: ByteProgress, facts: ModelFacts | None
+    sources: list[SourceFile],
+    out_dir: Path,
+    progress: ByteProgress,
+    facts: ModelFacts | None,
+    extra: _ManifestExtras,
 ) -> BuiltArtifact:
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
@@ -136,7 +172,7 @@ def _build_directory(
         digest = directory_digest(files)
         final = out_dir / f"model-{digest[:16]}"
         size = sum(f.size for f in files)
-        manifest = _manifest(final.name, "uncompressed", digest, size, files, sources, facts)
+        manifest = _manifest(final.name, "uncompressed", digest, size, files, sources, facts, extra)
         manifest_path = _write_manifest(out_dir, final.name, manifest)
         if not final.exists():  # else: the same bytes, named by the same hash, are already there
             os.replace(partial, final)
@@ -189,10 +225,20 @@ def _manifest(
     files: list[FileEntry],
     sources: list[SourceFile],
     facts: ModelFacts | None,
+    extra: _ManifestExtras,
 ) -> Manifest:
     if facts is None:
         facts = read_model_facts([s.source for s in sources if s.is_weights])
-    return Manifest(artifact=name, format=artifact_format, sha256=digest, size=size, files=files, model=facts)
+    return Manifest(
+        artifact=name,
+        format=artifact_format,
+        sha256=digest,
+        size=size,
+        files=files,
+        model=facts,
+        dependencies=extra.dependencies,
+        optimization=extra.optimization,
+    )
 
 
 def _write_manifest(out_dir: Path, artifact_name: str, manifest: Manifest) -> Path:
@@ -323,7 +369,7 @@ class _HashingWriter(io.RawIOBase):
         return self._hash.hexdigest()
 
 
-BUILD_VERSION = 2
+BUILD_VERSION = 3
 """Part of the cache key: bump when the archive layout or bytes change."""
 
 
@@ -334,6 +380,7 @@ def build_artifact_cached(
     *,
     excluded: Sequence[str] = DEFAULT_EXCLUDED,
     requirements: Path | None = None,
+    vendored: VendoredDependencies | None = None,
 ) -> BuiltArtifact:
     """``build_artifact`` as ``tar.gz``, skipped when the same inputs were built before.
 
@@ -341,7 +388,9 @@ def build_artifact_cached(
     so synth can call this each time at the cost of a directory listing; the output itself is
     reproducible anyway.
     """
-    sources = collect_sources(model_dir, code_dir, excluded=excluded, requirements=requirements)
+    sources = artifact_sources(
+        model_dir, code_dir, excluded=excluded, requirements=requirements, vendored=vendored
+    )
     key = cache_key(f"{BUILD_VERSION}\0{GZIP_LEVEL}", sources)
     return cached_build(
         out_dir,
@@ -354,6 +403,7 @@ def build_artifact_cached(
             show_progress=False,
             excluded=excluded,
             requirements=requirements,
+            vendored=vendored,
         ),
     )
 

@@ -15,9 +15,30 @@ from typing import Any
 
 from model_packaging.errors import PackagingError
 
-MANIFEST_VERSION = 1
-RUNTIME_OVERHEAD_BYTES = 1024**3
-"""Python, the framework and the model server inside the container (measured about 0.6-1 GB)."""
+MANIFEST_VERSION = 2
+MODEL_SERVER_ALLOWANCE_BYTES = 512 * 1024**2
+"""Memory beside the measured worker in the SageMaker PyTorch inference image: TorchServe's Java
+frontend and the toolkit's ``serve`` launcher (a Python process that stays up). The toolkit writes
+``/etc/sagemaker-ts.properties`` without ``vmargs``, so the JVM runs with its defaults: heap up to
+25 % of the container's memory (256 MiB on a 1 GiB serverless endpoint), plus metaspace, code
+cache, thread stacks and GC structures (about 100-150 MiB); the launcher about 50 MiB; the rest is
+headroom for the model server's own modules in the worker and the page cache. Conservative on
+purpose: running out of memory fails invocations, one size up only costs money."""
+
+TORCH_IN_WORKER_BYTES = 256 * 1024**2
+"""``import torch`` (CPU build) in a worker of the SageMaker PyTorch inference image, charged to
+variants that do not import torch themselves: the toolkit's handler service imports it in every
+worker. ``import torch`` 2.13 (CPU) alone measured about 220 MiB of resident memory on this
+project's machine (``CompressionReport.measured_torch_import_bytes`` repeats the measurement)."""
+ONNX_WORKER_BYTES = 64 * 1024**2
+"""Python, tokenizers and onnxruntime in a worker, without the model (measured: 26 MiB after imports)."""
+RUNTIME_OVERHEAD_BYTES = {
+    "torch": 1024**3,
+    "onnxruntime": MODEL_SERVER_ALLOWANCE_BYTES + TORCH_IN_WORKER_BYTES + ONNX_WORKER_BYTES,
+}
+"""Memory to serve besides the weights, by the runtime that serves them, on the SageMaker PyTorch
+image. torch: Python, torch, transformers and the model server (measured about 0.6-1 GB).
+onnxruntime: the model server, torch in the worker (imported by the toolkit) and the ONNX worker."""
 WEIGHT_MEMORY_FACTOR = 1.2
 """Weights load once into memory; 20 % more covers activations and allocator slack at small batches."""
 
@@ -36,10 +57,13 @@ class ModelFacts:
     parameter_count: int | None = None
     dtypes: dict[str, int] = field(default_factory=dict)
     weights_bytes: int = 0
+    runtime: str = "torch"
+    """What serves the weights: ``torch`` (also for unknown formats) or ``onnxruntime``."""
 
     @property
     def estimated_serving_memory_bytes(self) -> int:
-        return int(self.weights_bytes * WEIGHT_MEMORY_FACTOR) + RUNTIME_OVERHEAD_BYTES
+        overhead = RUNTIME_OVERHEAD_BYTES.get(self.runtime, RUNTIME_OVERHEAD_BYTES["torch"])
+        return int(self.weights_bytes * WEIGHT_MEMORY_FACTOR) + overhead
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,10 @@ class Manifest:
     size: int
     files: list[FileEntry]
     model: ModelFacts
+    dependencies: dict[str, Any] | None = None
+    """Vendored wheels (``model_packaging.wheels``): interpreters, images, each wheel's sha256."""
+    optimization: dict[str, Any] | None = None
+    """How the model was shrunk and what the accuracy gate measured (``model_packaging.optimize``)."""
 
     @property
     def total_file_bytes(self) -> int:
@@ -70,6 +98,8 @@ class Manifest:
                 "estimated_serving_memory_bytes": self.model.estimated_serving_memory_bytes,
             },
             "files": [asdict(f) for f in self.files],
+            "dependencies": self.dependencies,
+            "optimization": self.optimization,
         }
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -87,7 +117,10 @@ class Manifest:
                 parameter_count=model["parameter_count"],
                 dtypes=model["dtypes"],
                 weights_bytes=model["weights_bytes"],
+                runtime=model.get("runtime", "torch"),
             ),
+            dependencies=data.get("dependencies"),
+            optimization=data.get("optimization"),
         )
 
 

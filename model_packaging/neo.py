@@ -54,6 +54,7 @@ from model_packaging.build import (
 from model_packaging.errors import PackagingError
 from model_packaging.manifest import ModelFacts
 from model_packaging.sources import DEFAULT_EXCLUDED, SourceFile, collect_sources
+from model_packaging.wheels import VendoredDependencies
 
 FORWARD_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 """The traced module's forward arguments, in order; the last is optional."""
@@ -256,11 +257,12 @@ def build_neo_input(
     input_shapes: Mapping[str, Sequence[int]],
     excluded: Sequence[str] = DEFAULT_EXCLUDED,
     requirements: Path | None = None,
+    vendored: VendoredDependencies | None = None,
 ) -> BuiltArtifact:
     """Trace ``model_dir`` and write the Neo-ready ``model-<hash>.tar.gz`` and its manifest into
-    ``out_dir`` (``excluded`` and ``requirements`` as for ``build_artifact``)."""
+    ``out_dir`` (``excluded``, ``requirements`` and ``vendored`` as for ``build_artifact``)."""
     sources, model, shapes = _checked_inputs(model_dir, code_dir, input_shapes, excluded, requirements)
-    return _build(sources, model, shapes, Path(out_dir))
+    return _build(sources, model, shapes, Path(out_dir), vendored)
 
 
 def build_neo_input_cached(
@@ -271,14 +273,16 @@ def build_neo_input_cached(
     input_shapes: Mapping[str, Sequence[int]],
     excluded: Sequence[str] = DEFAULT_EXCLUDED,
     requirements: Path | None = None,
+    vendored: VendoredDependencies | None = None,
 ) -> BuiltArtifact:
     """``build_neo_input``, skipped when the same inputs, shapes and torch/transformers versions
     were built before (see ``build_artifact_cached``)."""
     sources, model, shapes = _checked_inputs(model_dir, code_dir, input_shapes, excluded, requirements)
     versions = [_installed_version(name) for name in ("torch", "transformers")]
     header = "\0".join(["neo", str(NEO_BUILD_VERSION), str(BUILD_VERSION), str(GZIP_LEVEL), *versions])
-    key = cache_key(f"{header}\0{json.dumps(shapes)}", sources)
-    return cached_build(Path(out_dir), key, lambda: _build(sources, model, shapes, Path(out_dir)))
+    keyed = sources if vendored is None else vendored.sources(sources)
+    key = cache_key(f"{header}\0{json.dumps(shapes)}", keyed)
+    return cached_build(Path(out_dir), key, lambda: _build(sources, model, shapes, Path(out_dir), vendored))
 
 
 def _checked_inputs(
@@ -302,7 +306,11 @@ def _installed_version(distribution: str) -> str:
 
 
 def _build(
-    sources: list[SourceFile], model: SentenceModel, shapes: dict[str, list[int]], out_dir: Path
+    sources: list[SourceFile],
+    model: SentenceModel,
+    shapes: dict[str, list[int]],
+    out_dir: Path,
+    vendored: VendoredDependencies | None,
 ) -> BuiltArtifact:
     """Stage the trace, the model's other files, the metadata and the code in a temporary folder
     inside ``out_dir``, then ``build_artifact`` it; the folder goes whatever happens."""
@@ -341,6 +349,7 @@ def _build(
             show_progress=False,
             excluded=(),
             model_facts=model_facts,
+            vendored=vendored,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

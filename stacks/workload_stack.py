@@ -15,6 +15,7 @@ from constructs import Construct
 from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock
 from endpoint_configs.images import image_uri
 from endpoint_configs.naming import compilation_job_prefix
+from model_packaging.wheels import container_environment
 from sagemaker_constructs.compilation import NeoCompilation
 from sagemaker_constructs.endpoint import InferenceEndpoint, ProductionVariant
 from sagemaker_constructs.execution_role import ModelLogs
@@ -68,6 +69,11 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
         self.block = block
         self.store = ImportedModelStore(self, "Store", exports=config.stateful_exports)
         self.compilation: NeoCompilation | None = None
+        # The toolkit's start-up pip install reads the vendored wheels only (Neo keeps code/).
+        environment = {
+            **container_environment(None if artifact.manifest is None else artifact.manifest.dependencies),
+            **config.model.environment,
+        }
         if config.model.compilation is not None:
             self.compilation = NeoCompilation(
                 self,
@@ -99,7 +105,7 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
             image_uris=list(self._image_by_instance_type.values()),
             logs=self.model_logs(),
             key=self.store.key,
-            environment=config.model.environment,
+            environment=environment,
             network_isolation=config.network_isolation(block),
             vpc=props.vpc_placement(config.model.vpc),
             network_isolation_off_because=block.NETWORK_ISOLATION_UNSUPPORTED,

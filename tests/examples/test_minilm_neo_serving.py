@@ -81,8 +81,15 @@ def test_neo_input_serves_the_traced_model_with_the_tokenizer_only_requirements(
     assert (neo_server.model_dir / "model.pth").is_file()
     assert (neo_server.model_dir / "neo_input.json").is_file()
     assert not (neo_server.model_dir / "model.safetensors").exists()
-    requirements = (neo_server.model_dir / "code" / "requirements.txt").read_text()
-    assert requirements == (REPO / "examples" / "minilm" / "neo" / "requirements.txt").read_text()
+    # tokenizers only, vendored for each Python the Neo image may run (it does not say which)
+    requirements = (neo_server.model_dir / "code" / "requirements.txt").read_text().splitlines()
+    tokenizers = [line for line in requirements if line.startswith("tokenizers==")]
+    assert {line.split(";")[1].count("python_version") for line in tokenizers if ";" in line} | {
+        4 for line in tokenizers if ";" not in line
+    }
+    assert not [line for line in requirements if line.startswith(("torch==", "sentence-transformers"))]
+    wheels = {p.name.split("-")[0] for p in (neo_server.model_dir / "code" / "wheels").iterdir()}
+    assert "tokenizers" in wheels
 
 
 def test_neo_input_answers_with_the_eager_artifacts_vectors(

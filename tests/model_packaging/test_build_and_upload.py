@@ -138,7 +138,8 @@ def test_manifest_reads_parameters_and_dtypes_from_safetensors(archive: BuiltArt
     assert model.dtypes == {"F32": 22_713_216, "I64": 512}
     weights = (MODEL_DIR / "model.safetensors").stat().st_size
     assert (
-        model.estimated_serving_memory_bytes == int(weights * WEIGHT_MEMORY_FACTOR) + RUNTIME_OVERHEAD_BYTES
+        model.estimated_serving_memory_bytes
+        == int(weights * WEIGHT_MEMORY_FACTOR) + RUNTIME_OVERHEAD_BYTES["torch"]
     )
 
 
