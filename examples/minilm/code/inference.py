@@ -27,7 +27,7 @@ Environment, read once when the module is imported (the worker's start-up):
   A hit returns exactly the vector computed the first time; every request logs one INFO line
   ``cache hits=.. misses=..`` with the worker's running totals.
 
-Two kinds of artifact, one request/response contract, cache and settings:
+Three kinds of artifact, one request/response contract, cache and settings:
 
 - eager (``model.safetensors`` and the sentence-transformers files): loaded with
   sentence-transformers. Dependencies: the container's (sagemaker_inference, numpy, torch) plus
@@ -41,6 +41,16 @@ Two kinds of artifact, one request/response contract, cache and settings:
   plus tokenizers (``examples/minilm/neo/requirements.txt``); no sentence-transformers or
   transformers, whose releases need a newer torch than Neo's images have. Neo's images do not
   publish their Python version, so this module runs on Python 3.8 and newer.
+- ONNX (``onnx_model.json`` beside ``model.onnx``, the folder ``model_packaging.optimize`` writes):
+  the graph (Transformer, pooling and normalization in one, int8 or fp32 weights) runs in an
+  onnxruntime ``InferenceSession`` on CPU; texts are tokenized with the ``tokenizers`` library from
+  ``tokenizer.json``, truncated at the metadata's ``max_seq_length`` and padded to the longest text
+  of a run, ``batch_size`` texts per run (1 for int8: dynamic quantization scales activations per
+  run, so a text's vector would otherwise depend on the texts beside it). Dependencies: onnxruntime
+  and tokenizers (``examples/minilm/onnx/requirements.txt``) beside the container's numpy and
+  sagemaker_inference; neither torch nor sentence-transformers is imported. ``ONNX_THREADS``
+  (read by ``model_fn``; unset or 0: onnxruntime's default, one thread per physical core) sets the
+  session's intra-op threads.
 """
 
 from __future__ import annotations
@@ -71,6 +81,8 @@ ENCODE_BATCH_SIZE = 32
 NEO_METADATA_FILE = "neo_input.json"
 TRACED_MODEL_FILES = ("compiled.pt", "model.pt", "model.pth")
 """Neo's compiled module (its older and newer names) before the Neo input's trace."""
+ONNX_METADATA_FILE = "onnx_model.json"
+ONNX_MODEL_FILE = "model.onnx"
 
 # The artifact carries the model: never reach out to a hub (set before sentence-transformers is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -208,6 +220,43 @@ class TracedEncoder:
         return vectors / np.clip(norms, 1e-12, None)
 
 
+class OnnxEncoder:
+    """An ONNX sentence-embedding graph (pooling and normalization inside) and its tokenizer, with the
+    ``encode`` of SentenceTransformer: texts padded to the longest of each run of ``batch_size``."""
+
+    def __init__(self, session: Any, tokenizer: Tokenizer, metadata: Mapping[str, Any]) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.input_names: list[str] = [item.name for item in session.get_inputs()]
+        self.output_name: str = metadata.get("output", "sentence_embedding")
+        self.batch_size = int(metadata.get("batch_size", ENCODE_BATCH_SIZE))
+        self.lower_case = bool(metadata.get("do_lower_case", False))
+        pad_token = (tokenizer.padding or {}).get("pad_token") or "[PAD]"
+        pad_id = tokenizer.token_to_id(pad_token)
+        tokenizer.enable_truncation(max_length=int(metadata["max_seq_length"]))
+        # No length: tokenizer.json may carry a fixed padding length (all-MiniLM-L6-v2's says 128).
+        tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
+
+    def encode(self, sentences: list[str], **options: Any) -> Any:
+        """Embeddings of ``sentences`` as a float32 array, L2-normalized; ``options`` (batch size,
+        normalization) are SentenceTransformer's and ignored: the metadata decides the batch size."""
+        texts = [s.lower() for s in sentences] if self.lower_case else list(sentences)
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            encodings = self.tokenizer.encode_batch(texts[start : start + self.batch_size])
+            columns = {
+                "input_ids": [e.ids for e in encodings],
+                "attention_mask": [e.attention_mask for e in encodings],
+                "token_type_ids": [e.type_ids for e in encodings],
+            }
+            feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self.input_names}
+            (output,) = self.session.run([self.output_name], feed)
+            rows.append(np.asarray(output, dtype=np.float32))
+        vectors = np.concatenate(rows)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
 class EmbeddingModel:
     """What ``model_fn`` returns: the encoder, the settings and this model's cache."""
 
@@ -289,11 +338,16 @@ def _media_type(header: str) -> tuple[str, dict[str, str]]:
 
 
 def model_fn(model_dir: str) -> EmbeddingModel:
-    """Load the model from the artifact root (``model_dir``), offline: the traced module when the
-    artifact has one (see the module docstring), else the SentenceTransformer on CPU."""
+    """Load the model from the artifact root (``model_dir``), offline: the ONNX graph or the traced
+    module when the artifact has one (see the module docstring), else the SentenceTransformer on CPU."""
     root = Path(model_dir)
     traced = (root / NEO_METADATA_FILE).is_file() or (root / "model.pth").is_file()
-    encoder, description = _load_traced(root) if traced else _load_sentence_transformer(root)
+    if (root / ONNX_METADATA_FILE).is_file() or (root / ONNX_MODEL_FILE).is_file():
+        encoder, description = _load_onnx(root)
+    elif traced:
+        encoder, description = _load_traced(root)
+    else:
+        encoder, description = _load_sentence_transformer(root)
     logger.info(
         "loaded %s: %s max_batch_size=%d max_input_chars=%d cache_size=%d",
         model_dir,
@@ -342,6 +396,36 @@ def _load_traced(root: Path) -> tuple[Encoder, str]:
     return encoder, (
         f"traced {model_file.name} batch={encoder.batch} sequence={encoder.sequence} "
         f"device={device} dimension={dimension}"
+    )
+
+
+def _load_onnx(root: Path) -> tuple[Encoder, str]:
+    import onnxruntime  # type: ignore[import-untyped]
+    from tokenizers import Tokenizer
+
+    metadata_path = root / ONNX_METADATA_FILE
+    if not metadata_path.is_file():
+        raise RuntimeError(
+            f"{ONNX_MODEL_FILE} needs {ONNX_METADATA_FILE} beside it (tokenizer, sequence length, output): "
+            "build the artifact with model_packaging's ONNX optimization"
+        )
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    model_file = root / metadata.get("model_file", ONNX_MODEL_FILE)
+    if not model_file.is_file():
+        raise RuntimeError(f"{ONNX_METADATA_FILE} names {model_file.name}, which is not beside it")
+    threads = _int_setting(os.environ, "ONNX_THREADS", 0, minimum=0)
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(
+        str(model_file), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    tokenizer = Tokenizer.from_file(str(root / metadata.get("tokenizer_file", "tokenizer.json")))
+    encoder = OnnxEncoder(session, tokenizer, metadata)
+    dimension = encoder.encode(["warm-up"]).shape[1]
+    return encoder, (
+        f"onnx {model_file.name} method={metadata.get('method', 'unknown')} batch={encoder.batch_size} "
+        f"threads={threads or 'default'} dimension={dimension}"
     )
 
 
