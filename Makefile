@@ -25,7 +25,7 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install synth validate validate-env test lint schema catalogs deploy diff bench clean checkov-lock package upload serve-local \
+.PHONY: help install synth validate validate-env test lint schema catalogs deploy diff bench clean checkov-lock package upload serve-local optimize-report \
 	local-aws local-aws-stop deploy-local destroy-local destroy invoke batch-run
 
 help:  ## list targets
@@ -128,6 +128,9 @@ local-aws-stop: $(VENV)/.installed  ## stop a background local AWS
 package: $(VENV)/.installed  ## build ENV's model artifact into build/artifacts/
 	$(PY) -m model_packaging build --env $(ENV)
 
+optimize-report: $(VENV)/.installed  ## build ENV's optimized artifact, then measure fp32/int8 torch and ONNX (JSON=1 for JSON)
+	$(PY) -m model_packaging optimize --env $(ENV) --report $(if $(filter 1,$(JSON)),--json)
+
 upload: $(VENV)/.installed  ## build ENV's artifact and upload it to ENV's deployed artifact bucket
 	$(PY) -m model_packaging upload "$$($(PY) -m model_packaging build --env $(ENV) --print-path)" --env $(ENV)
 
@@ -138,6 +141,7 @@ bench: install  ## benchmarks (print ratios; not part of test)
 	$(PY) -m benchmarks.synth
 	$(PY) -m benchmarks.synth_cli
 	$(PY) -m benchmarks.packaging
+	$(PY) -m benchmarks.compression
 	$(PY) -m benchmarks.deploy_local
 
 checkov-lock:  ## re-pin checkov's own venv
