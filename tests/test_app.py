@@ -167,24 +167,29 @@ def test_make_validate_checks_every_file_unless_env_is_given() -> None:
 
 
 @pytest.mark.parametrize(
-    ("edit", "expected"),
+    ("env", "edit", "expected"),
     [
         (
+            # staging serves the fp32 torch model (dev's int8 ONNX model fits in 1024 MB)
+            "staging",
             ("memory_size_mb: 2048", "memory_size_mb: 1024"),
             "endpoints[1].memory_size_mb = 1024: the packaged model needs about",
         ),
         (
+            "dev",
             ("code_dir: examples/minilm/code", "code_dir: examples/minilm/no-such-code"),
             "model.artifact.build: code directory /",
         ),
     ],
     ids=["serverless-memory-below-estimate", "missing-code-dir"],
 )
-def test_validate_rejects_what_synth_rejects(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
-    # GIVEN a dev.yaml that parses but cannot deploy, WHEN validated, THEN the synth check fails
-    folder = _config_dir(tmp_path, dev=edit)
+def test_validate_rejects_what_synth_rejects(
+    tmp_path: Path, env: str, edit: tuple[str, str], expected: str
+) -> None:
+    # GIVEN a file that parses but cannot deploy, WHEN validated, THEN the synth check fails
+    folder = _config_dir(tmp_path, **{env: edit})
     result = _run(
-        [sys.executable, "-m", "endpoint_configs", "validate", "--config-dir", str(folder), "--env", "dev"]
+        [sys.executable, "-m", "endpoint_configs", "validate", "--config-dir", str(folder), "--env", env]
     )
     assert result.returncode == 1
     assert expected in result.stderr

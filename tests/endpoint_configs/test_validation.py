@@ -627,8 +627,9 @@ def test_model_larger_than_any_serverless_size_is_told_so() -> None:
 
 
 def test_memory_check_passes_when_the_model_fits_and_ignores_real_time() -> None:
-    config = load_environment_config("dev")
-    assert memory_problems(config, "serverless", 1128 * 1024**2) == []
+    config = load_environment_config("dev")  # serverless 1024 MB
+    assert memory_problems(config, "serverless", 1024 * 1024**2) == []
+    assert memory_problems(config, "serverless", 1025 * 1024**2) != []
     assert memory_problems(config, "realtime", 100 * 1024**3) == []
 
 

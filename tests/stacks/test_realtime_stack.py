@@ -75,13 +75,20 @@ def _asset_url(env: SynthesizedEnvironment) -> str:
     return str(url["Fn::Sub"])
 
 
-def test_model_serves_the_built_artifact_in_network_isolation(dev: SynthesizedEnvironment) -> None:
+def test_model_serves_the_built_artifact_in_network_isolation_from_its_own_wheels(
+    dev: SynthesizedEnvironment,
+) -> None:
     model = _only(dev, "AWS::SageMaker::Model")["Properties"]
     assert model["EnableNetworkIsolation"] is True
     assert model["PrimaryContainer"] == {
         "Image": f"{DLC}:2.6-cpu-py312",
         "ModelDataUrl": {"Fn::Sub": _asset_url(dev)},
-        "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+        # the toolkit's start-up `pip install -r code/requirements.txt` sees only code/wheels
+        "Environment": {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": "/opt/ml/model/code/wheels",
+        },
     }
     assert re.fullmatch(
         r"s3://cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1/[0-9a-f]{64}\.gz", _asset_url(dev)
@@ -391,7 +398,11 @@ def test_deployed_archive_is_the_reproducible_build_of_the_example(dev: Synthesi
     digest = hashlib.sha256(staged.read_bytes()).hexdigest()
     assert f"model-{digest[:16]}.tar.gz" in [b.name for b in built]
     with tarfile.open(staged) as tar:
-        assert {"model.safetensors", "code/inference.py", "code/requirements.txt"} <= set(tar.getnames())
+        names = set(tar.getnames())
+    # dev serves the int8 ONNX model, not the safetensors weights, with its wheels beside the code
+    assert {"model.onnx", "onnx_model.json", "code/inference.py", "code/requirements.txt"} <= names
+    assert "model.safetensors" not in names
+    assert any(name.startswith("code/wheels/onnxruntime-") for name in names)
 
 
 def test_role_reads_only_the_artifact_object(dev: SynthesizedEnvironment) -> None:

@@ -65,7 +65,7 @@ def test_on_demand_serverless_has_no_provisioned_concurrency_and_no_scaling(
     dev: SynthesizedEnvironment,
 ) -> None:
     variant = _only(dev, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
-    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 1024, "MaxConcurrency": 5}
     assert _all(dev, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
 
 
