@@ -74,14 +74,17 @@ schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
 catalogs: $(VENV)/.installed  ## regenerate endpoint_configs/{image_uris,service_tables}.json from the pinned SDKs
 	$(PY) -m endpoint_configs catalogs
 
-# mypy (about 45 s cold) runs beside pytest, whose slow tests leave a core idle while they wait
-# on the cdk CLI; its report is shown only when it fails, so pytest's summary stays the last line.
-test: install  ## lint, schema check and the whole pytest suite
+# mypy (about 45 s cold) runs beside `validate`, which builds every environment's artifact once
+# (ONNX export, Neo trace, vendored wheels: caches the test workers would otherwise build twice at
+# the same time), then beside pytest; its report is shown only when it fails, so pytest's summary
+# stays the last line.
+test: install  ## lint, schema check, every config and artifact, and the whole pytest suite
 	$(PY) -m endpoint_configs schema --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	@echo "mypy --strict runs beside the tests"; \
+	@echo "mypy --strict runs beside the artifact builds and the tests"; \
 	$(VENV)/bin/mypy . > .mypy.log 2>&1 & mypy=$$!; \
+	if ! $(PY) -m endpoint_configs validate; then kill $$mypy 2>/dev/null; exit 1; fi; \
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile; tests=$$?; \
 	if ! wait $$mypy; then cat .mypy.log; echo "mypy failed"; exit 1; fi; \
 	exit $$tests
