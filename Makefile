@@ -11,6 +11,7 @@ CDK := node_modules/.bin/cdk
 CDK_FLAGS := -c env=$(ENV) -c endpoint_type=$(ENDPOINT_TYPE)
 PYTEST_WORKERS ?= 2
 PORT ?= 8080
+ENVIRONMENTS := $(basename $(notdir $(wildcard endpoint_configs/*.yaml)))
 LOCAL_AWS_PORT ?= 4566
 # torch is installed first and alone, pinned (pyproject's "ml" group has the same pin): pulled in
 # unpinned by another package it would be a CUDA build of several GB.
@@ -74,9 +75,9 @@ schema: $(VENV)/.installed  ## regenerate endpoint_configs/schema.json
 catalogs: $(VENV)/.installed  ## regenerate endpoint_configs/{image_uris,service_tables}.json from the pinned SDKs
 	$(PY) -m endpoint_configs catalogs
 
-# mypy (about 45 s cold) runs beside `validate`, which builds every environment's artifact once
-# (ONNX export, Neo trace, vendored wheels: caches the test workers would otherwise build twice at
-# the same time), then beside pytest; its report is shown only when it fails, so pytest's summary
+# mypy (about 45 s cold) runs beside `validate`, which builds every environment's artifact once,
+# four environments at a time (ONNX export, Neo trace, vendored wheels: much of it waits on the
+# package index; the test workers would otherwise build them twice at once), then beside pytest; its report is shown only when it fails, so pytest's summary
 # stays the last line.
 test: install  ## lint, schema check, every config and artifact, and the whole pytest suite
 	$(PY) -m endpoint_configs schema --check
@@ -84,7 +85,8 @@ test: install  ## lint, schema check, every config and artifact, and the whole p
 	$(VENV)/bin/ruff format --check .
 	@echo "mypy --strict runs beside the artifact builds and the tests"; \
 	$(VENV)/bin/mypy . > .mypy.log 2>&1 & mypy=$$!; \
-	if ! $(PY) -m endpoint_configs validate; then kill $$mypy 2>/dev/null; exit 1; fi; \
+	if ! printf '%s\n' $(ENVIRONMENTS) | xargs -P 4 -I{} $(PY) -m endpoint_configs validate --env {}; then \
+		kill $$mypy 2>/dev/null; exit 1; fi; \
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile; tests=$$?; \
 	if ! wait $$mypy; then cat .mypy.log; echo "mypy failed"; exit 1; fi; \
 	exit $$tests
