@@ -15,6 +15,7 @@ from endpoint_configs import naming
 from endpoint_configs.async_inference import AsyncEndpoint
 from endpoint_configs.batch import BatchTransform
 from endpoint_configs.common import ProjectName, RegionName, StrictModel
+from endpoint_configs.cost import BudgetConfig, TrafficProfile
 from endpoint_configs.model import ModelConfig
 from endpoint_configs.realtime import RealtimeEndpoint
 from endpoint_configs.serverless import ServerlessEndpoint
@@ -98,6 +99,15 @@ class EnvironmentConfig(StrictModel):
     default_endpoint_type: str = Field(description="Used when -c endpoint_type is not given.")
     endpoints: list[EndpointBlock] = Field(
         min_length=1, description="One block per workload kind this environment offers."
+    )
+    traffic: TrafficProfile | None = Field(
+        default=None,
+        description="The expected workload: the cost advisor's input and synth's cost estimate. "
+        "Default: none (no estimate, no budget guard).",
+    )
+    budget: BudgetConfig | None = Field(
+        default=None,
+        description="A monthly AWS Budgets budget on the environment's tags, with alerts. Default: none.",
     )
 
     @model_validator(mode="after")

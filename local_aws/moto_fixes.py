@@ -271,15 +271,16 @@ def _invoked_endpoint_name(response: SageMakerRuntimeResponse) -> str:
 
 @moto_fix(
     "cloudformation-resource-models",
-    "moto's CloudFormation skips `AWS::ApplicationAutoScaling::ScalableTarget`, `ScalingPolicy` and "
-    "`AWS::CloudWatch::Alarm` with only a warning; models in `local_aws.moto_models` create them in "
-    "moto's own backends",
+    "moto's CloudFormation skips `AWS::ApplicationAutoScaling::ScalableTarget`, `ScalingPolicy`, "
+    "`AWS::CloudWatch::Alarm` and `AWS::Budgets::Budget` with only a warning; models in "
+    "`local_aws.moto_models` create them in moto's own backends",
 )
 def register_cloudformation_models() -> None:
     """moto's CloudFormation warns and skips resource types it has no model for, so
-    ``AWS::ApplicationAutoScaling::ScalableTarget``, ``ScalingPolicy`` and ``AWS::CloudWatch::Alarm``
-    never exist; CloudFormation creates them. The models in :mod:`local_aws.moto_models` exist once
-    this module is imported; clearing moto's cached type map makes it see them."""
+    ``AWS::ApplicationAutoScaling::ScalableTarget``, ``ScalingPolicy``, ``AWS::CloudWatch::Alarm``
+    and ``AWS::Budgets::Budget`` never exist; CloudFormation creates them. The models in
+    :mod:`local_aws.moto_models` exist once this module is imported; clearing moto's cached type map
+    makes it see them."""
     _clear_parsing_caches()
 
 

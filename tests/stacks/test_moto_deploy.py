@@ -292,3 +292,22 @@ def test_endpoint_answers_an_invocation_by_name(deployed: Deployed) -> None:
     key = response["OutputLocation"].removeprefix(f"s3://{bucket}/")
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert response["FailureLocation"].startswith(f"s3://{bucket}/async/failure/")
+
+
+def test_the_budget_exists_with_its_limit_filter_and_notifications(deployed: Deployed) -> None:
+    config = load_environment_config(deployed.env)
+    budgets = deployed.client("budgets")
+    listed = budgets.describe_budgets(AccountId="123456789012").get("Budgets", [])
+    if config.budget is None:
+        assert listed == []
+        return
+    name = f"{config.project}-{config.environment}-monthly"
+    budget = budgets.describe_budget(AccountId="123456789012", BudgetName=name)["Budget"]
+    assert float(budget["BudgetLimit"]["Amount"]) == config.budget.monthly_limit_usd
+    assert budget["BudgetLimit"]["Unit"] == "USD"
+    assert budget["TimeUnit"] == "MONTHLY"
+    assert budget["FilterExpression"]["And"][0]["Tags"]["Values"] == [config.environment]
+    notifications = budgets.describe_notifications_for_budget(AccountId="123456789012", BudgetName=name)
+    assert sorted((n["NotificationType"], n["Threshold"]) for n in notifications["Notifications"]) == sorted(
+        (alert.spend, alert.threshold_percent) for alert in config.budget.alerts
+    )

@@ -123,15 +123,17 @@ def test_alarm_topic_is_kms_encrypted_and_tls_only(prod: SynthesizedEnvironment)
         "AWS::SNS::TopicPolicy",
         {
             "PolicyDocument": {
-                "Statement": [
-                    Match.object_like(
-                        {
-                            "Effect": "Deny",
-                            "Action": "sns:Publish",
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    )
-                ]
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Action": "sns:Publish",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
             }
         },
     )
@@ -203,3 +205,111 @@ def test_every_taggable_resource_carries_config_tags(prod: SynthesizedEnvironmen
             assert {t["Key"]: t["Value"] for t in tags} == expected
             tagged += 1
     assert tagged == 4  # key, two buckets, topic
+
+
+# --- budget --------------------------------------------------------------------------------------
+
+
+def test_budget_covers_the_environment_tags_monthly_with_alerts_to_topic_and_emails(
+    prod: SynthesizedEnvironment,
+) -> None:
+    (budget,) = _resources(prod, "AWS::Budgets::Budget").values()
+    topic = next(iter(_resources(prod, "AWS::SNS::Topic")))
+    subscribers = [
+        {"SubscriptionType": "SNS", "Address": {"Ref": topic}},
+        {"SubscriptionType": "EMAIL", "Address": "ml-platform-finance@example.com"},
+    ]
+    properties = dict(budget["Properties"])
+    assert {t["Key"]: t["Value"] for t in properties.pop("ResourceTags")} == {
+        "cost-center": "ml-platform-prod",
+        "data-classification": "internal",
+        "environment": "prod",
+        "owner": "ml-platform",
+        "project": "minilm-embeddings",
+    }
+    assert properties == {
+        "Budget": {
+            "BudgetName": "minilm-embeddings-prod-monthly",
+            "BudgetType": "COST",
+            "TimeUnit": "MONTHLY",
+            "BudgetLimit": {"Amount": 3000, "Unit": "USD"},
+            "FilterExpression": {
+                "And": [
+                    {"Tags": {"Key": "user:environment", "Values": ["prod"], "MatchOptions": ["EQUALS"]}},
+                    {
+                        "Tags": {
+                            "Key": "user:project",
+                            "Values": ["minilm-embeddings"],
+                            "MatchOptions": ["EQUALS"],
+                        }
+                    },
+                ]
+            },
+        },
+        "NotificationsWithSubscribers": [
+            {
+                "Notification": {
+                    "ComparisonOperator": "GREATER_THAN",
+                    "NotificationType": spend,
+                    "Threshold": threshold,
+                    "ThresholdType": "PERCENTAGE",
+                },
+                "Subscribers": subscribers,
+            }
+            for spend, threshold in (("ACTUAL", 80), ("FORECASTED", 100))
+        ],
+    }
+
+
+def test_only_this_accounts_budgets_may_publish_to_the_topic_and_use_its_key(
+    prod: SynthesizedEnvironment,
+) -> None:
+    conditions = {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {"Fn::Join": ["", ["arn:aws:budgets::", {"Ref": "AWS::AccountId"}, ":*"]]}
+        },
+    }
+    (policy,) = _resources(prod, "AWS::SNS::TopicPolicy").values()
+    topic = next(iter(_resources(prod, "AWS::SNS::Topic")))
+    budgets_statement = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "budgets.amazonaws.com"}
+    ]
+    assert budgets_statement == [
+        {
+            "Sid": "AWSBudgetsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": {"Ref": topic},
+            "Condition": conditions,
+        }
+    ]
+    (key,) = _resources(prod, "AWS::KMS::Key").values()
+    key_statement = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "AWSBudgetsUseKeyForTopic"
+    ]
+    assert key_statement == [
+        {
+            "Sid": "AWSBudgetsUseKeyForTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": conditions,
+        }
+    ]
+
+
+def test_the_budget_is_created_after_the_topic_accepts_its_messages(prod: SynthesizedEnvironment) -> None:
+    (budget,) = _resources(prod, "AWS::Budgets::Budget").values()
+    (policy_id,) = _resources(prod, "AWS::SNS::TopicPolicy")
+    assert policy_id in budget["DependsOn"]
+
+
+def test_environments_without_a_budget_block_get_no_budget(
+    synthesized: dict[str, SynthesizedEnvironment],
+) -> None:
+    assert _resources(synthesized["neo"], "AWS::Budgets::Budget") == {}
