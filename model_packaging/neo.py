@@ -31,9 +31,7 @@ import importlib.metadata
 import inspect
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -53,6 +51,7 @@ from model_packaging.build import (
 )
 from model_packaging.errors import PackagingError
 from model_packaging.manifest import ModelFacts
+from model_packaging.model_process import run_model_process
 from model_packaging.sources import DEFAULT_EXCLUDED, SourceFile, collect_sources
 from model_packaging.wheels import VendoredDependencies
 
@@ -86,7 +85,6 @@ _SAFETENSORS_DTYPES = {
     "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL",
 }  # fmt: skip
 """torch dtype -> the names the manifest uses (safetensors')."""
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class InputShapesError(PackagingError):
@@ -381,42 +379,24 @@ def _trace_in_subprocess(
     model_dir: Path, shapes: dict[str, list[int]], output: Path, result_path: Path
 ) -> dict[str, Any]:
     """Run this module as a fresh process that writes ``output`` and its facts to ``result_path``."""
-    environment = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TRANSFORMERS_VERBOSITY": "error",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "PYTHONHASHSEED": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    command = [
-        sys.executable, "-m", "model_packaging.neo", "--model-dir", str(model_dir),
-        "--input-shapes", json.dumps(shapes), "--output", str(output), "--result", str(result_path),
+    arguments = [
+        "--model-dir", str(model_dir), "--input-shapes", json.dumps(shapes), "--output", str(output),
+        "--result", str(result_path),
     ]  # fmt: skip
-    try:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=TRACE_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise PackagingError(f"cannot trace {model_dir}: no result after {TRACE_TIMEOUT_SECONDS} s") from None
-    result: dict[str, Any] = {}
-    if result_path.is_file():
-        result = json.loads(result_path.read_text(encoding="utf-8"))
+    failing = f"cannot trace {model_dir}"
+    outcome = run_model_process(
+        "model_packaging.neo",
+        arguments,
+        result_path=result_path,
+        timeout_seconds=TRACE_TIMEOUT_SECONDS,
+        failing=failing,
+    )
+    result = outcome.result
     if "error" in result:
         error_type = InputShapesError if result.get("input_shapes") else PackagingError
         raise error_type(result["error"])
-    if completed.returncode != 0 or "facts" not in result:
-        tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
-        raise PackagingError(
-            f"cannot trace {model_dir}: the tracing process exited with code {completed.returncode}: {tail}"
-        )
+    if outcome.returncode != 0 or "facts" not in result:
+        raise outcome.exit_error(failing, "tracing")
     facts: dict[str, Any] = result["facts"]
     return facts
 

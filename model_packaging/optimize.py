@@ -45,7 +45,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,6 +65,7 @@ from model_packaging.build import (
 )
 from model_packaging.errors import PackagingError
 from model_packaging.manifest import ModelFacts
+from model_packaging.model_process import run_model_process
 from model_packaging.neo import SentenceModel, read_sentence_model
 from model_packaging.sources import DEFAULT_EXCLUDED, SKIPPED_NAMES, collect_sources
 from model_packaging.wheels import VendoredDependencies
@@ -105,7 +105,6 @@ VERSIONED_DISTRIBUTIONS = ("torch", "transformers", "onnx", "onnxscript", "onnxr
 """Their versions are part of the cache keys (read from package metadata, without importing them)."""
 _ONNX_DTYPES = {1: "F32", 2: "U8", 3: "I8", 6: "I32", 7: "I64", 9: "BOOL", 10: "F16", 11: "F64", 16: "BF16"}
 """onnx.TensorProto data types -> the names the manifest uses (safetensors')."""
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- thresholds, probes, reports ------------------------------------------------------------------
@@ -741,48 +740,24 @@ def _run_in_subprocess(
 ) -> None:
     """Run this module as a fresh process that exports into ``cache`` (unless it holds the graph)
     and measures ``staging`` against ``model_dir``, writing ``measured_path``."""
-    environment = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TRANSFORMERS_VERBOSITY": "error",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "PYTHONHASHSEED": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    }
     result_path = staging.parent / f"{staging.name}.result.json"
-    command = [
-        sys.executable, "-m", "model_packaging.optimize", "--model-dir", str(model_dir),
-        "--method", method, "--cache", str(cache), "--staging", str(staging),
-        "--probe-file", str(probe_file), "--measured", str(measured_path), "--result", str(result_path),
+    arguments = [
+        "--model-dir", str(model_dir), "--method", method, "--cache", str(cache),
+        "--staging", str(staging), "--probe-file", str(probe_file), "--measured", str(measured_path),
+        "--result", str(result_path),
     ]  # fmt: skip
-    try:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=EXPORT_TIMEOUT_SECONDS,
-            check=False,
-        )
-        result: dict[str, Any] = {}
-        if result_path.is_file():
-            result = json.loads(result_path.read_text(encoding="utf-8"))
-    except subprocess.TimeoutExpired:
-        raise PackagingError(
-            f"cannot export {model_dir} to ONNX: no result after {EXPORT_TIMEOUT_SECONDS} s"
-        ) from None
-    finally:
-        result_path.unlink(missing_ok=True)
-    if "error" in result:
-        raise PackagingError(result["error"])
-    if completed.returncode != 0 or "done" not in result:
-        tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
-        raise PackagingError(
-            f"cannot export {model_dir} to ONNX: the exporting process exited with code "
-            f"{completed.returncode}: {tail}"
-        )
+    failing = f"cannot export {model_dir} to ONNX"
+    outcome = run_model_process(
+        "model_packaging.optimize",
+        arguments,
+        result_path=result_path,
+        timeout_seconds=EXPORT_TIMEOUT_SECONDS,
+        failing=failing,
+    )
+    if "error" in outcome.result:
+        raise PackagingError(outcome.result["error"])
+    if outcome.returncode != 0 or "done" not in outcome.result:
+        raise outcome.exit_error(failing, "exporting")
 
 
 def _optimize_command(argv: Sequence[str]) -> int:
