@@ -142,6 +142,9 @@ upload: $(VENV)/.installed  ## build ENV's artifact and upload it to ENV's deplo
 serve-local: $(VENV)/.installed  ## serve ENV's artifact through the container contract on 127.0.0.1:PORT
 	$(PY) -m local_serving --artifact "$$($(PY) -m model_packaging build --env $(ENV) --print-path)" --port $(PORT)
 
+advise: $(VENV)/.installed  ## cost advice for ENV's model and traffic (JSON=1, PLOT=file.png)
+	$(PY) -m cost_advisor advise --env $(ENV) $(if $(filter 1,$(JSON)),--json) $(if $(PLOT),--plot $(PLOT))
+
 bench: install  ## benchmarks (print ratios; not part of test)
 	$(PY) -m benchmarks.synth
 	$(PY) -m benchmarks.synth_cli

@@ -56,7 +56,7 @@ does ``import torch``), so a variant whose process did not import torch is charg
 ``TORCH_IN_WORKER_BYTES`` per worker on that image (``measured_torch_import_bytes`` shows what
 ``import torch`` alone costs here). Serverless: the smallest ``SERVERLESS_MEMORY_SIZES_MB`` that holds
 the allowance plus one worker (set ``SAGEMAKER_MODEL_SERVER_WORKERS=1``: serverless hides its vCPU
-count). Real time: the smallest instance of ``endpoint_configs/instance_memory.json`` (x86_64) that
+count). Real time: the smallest instance of ``endpoint_configs/instance_catalog.json`` (x86_64, no GPU) that
 holds the allowance plus one worker per vCPU, TorchServe's default.
 """
 
@@ -222,7 +222,7 @@ def serverless_memory_size_mb(memory_bytes: int) -> int | None:
 
 def realtime_instance_for(worker_bytes: int, *, include_burstable: bool = True) -> str | None:
     """The smallest x86_64 instance holding the model server and one ``worker_bytes`` worker per vCPU."""
-    from endpoint_configs.instance_memory import smallest_instance_for
+    from endpoint_configs.instance_catalog import smallest_instance_for
 
     return smallest_instance_for(
         MODEL_SERVER_ALLOWANCE_BYTES, per_vcpu_bytes=worker_bytes, include_burstable=include_burstable

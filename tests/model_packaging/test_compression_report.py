@@ -1,5 +1,5 @@
-"""model_packaging.compression_report and endpoint_configs.instance_memory, without loading a model:
-sizing from memory figures, the instance table's integrity, the report's JSON and its tables.
+"""model_packaging.compression_report and the sizing of endpoint_configs.instance_catalog, without loading
+a model: sizing from memory figures, the catalog's integrity, the report's JSON and its tables.
 
 ``benchmarks.compression`` runs the real measurement (minutes); these tests take milliseconds.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.compression import goals
-from endpoint_configs import instance_memory, limits
-from endpoint_configs.instance_memory import GIB, instance_table, smallest_instance_for
+from endpoint_configs import instance_catalog, limits
+from endpoint_configs.instance_catalog import GIB, CatalogError, instance_types, smallest_instance_for
 from model_packaging.compression_report import (
     MEMORY_HEADERS,
     MIB,
@@ -76,8 +76,11 @@ def test_smallest_instance_prefers_least_memory_then_fewest_vcpus() -> None:
 
 
 def test_smallest_instance_honours_the_architecture() -> None:
-    assert smallest_instance_for(GIB, architectures=("arm64",)) == "ml.c6g.large"
-    assert smallest_instance_for(GIB, architectures=("x86_64", "arm64")) == "ml.t2.medium"
+    # Graviton has 1-vCPU medium sizes: ml.c8g.medium (2 GiB) is smaller than any x86_64 type.
+    assert smallest_instance_for(GIB, architectures=("arm64",)) == "ml.c8g.medium"
+    assert smallest_instance_for(3 * GIB, architectures=("arm64",)) == "ml.m8g.medium"
+    assert smallest_instance_for(GIB, architectures=("x86_64", "arm64")) == "ml.c8g.medium"
+    assert smallest_instance_for(3 * GIB, architectures=("x86_64", "arm64")) == "ml.m8g.medium"
     with pytest.raises(ValueError, match="unknown architecture"):
         smallest_instance_for(GIB, architectures=("aarch64",))
 
@@ -90,7 +93,7 @@ def test_smallest_instance_counts_one_worker_per_vcpu() -> None:
 
 
 def test_memory_that_fits_nowhere_gives_none() -> None:
-    largest = max(row.memory_bytes for row in instance_table())
+    largest = max(row.memory_bytes for row in instance_types())
     assert smallest_instance_for(largest + 1) is None
     assert smallest_instance_for(largest + 1, architectures=("arm64",)) is None
     assert realtime_instance_for(64 * GIB) is None
@@ -107,7 +110,7 @@ def test_realtime_sizing_adds_the_model_server_once_and_a_worker_per_vcpu() -> N
     assert MODEL_SERVER_ALLOWANCE_BYTES + 2 * 2 * GIB > 4 * GIB
 
 
-# ---- the instance table -----------------------------------------------------------------------------
+# ---- the instance catalog, as the sizing sees it -----------------------------------------------------
 
 GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")  # c6g, c7g, m6g, r6g ... (not c6i, m7i)
 REQUIRED = {
@@ -117,41 +120,40 @@ REQUIRED = {
 }  # fmt: skip
 
 
-def test_every_instance_has_vcpus_memory_architecture_source_and_date() -> None:
-    rows = instance_table()
-    assert {row.instance_type for row in rows} >= REQUIRED
+def test_every_instance_has_vcpus_memory_architecture_and_source() -> None:
+    rows = instance_types()
+    assert {row.name for row in rows} >= REQUIRED
     for row in rows:
-        family = limits.instance_family(row.instance_type)
-        assert row.vcpu > 0
+        family = limits.instance_family(row.name)
+        assert row.vcpus > 0
         assert row.memory_gib > 0
         assert row.architecture == ("arm64" if GRAVITON_FAMILY.match(family) else "x86_64"), row
-        assert row.source == f"https://aws.amazon.com/ec2/instance-types/{family}/", row
-        assert row.date == "2026-11"
+        assert row.spec_source.startswith("https://aws.amazon.com/ec2/instance-types/"), row
 
 
 def test_every_instance_is_a_sagemaker_hosting_type() -> None:
     hosting = set(limits.hosting_instance_types())
-    assert [row.instance_type for row in instance_table() if row.instance_type not in hosting] == []
+    assert [row.name for row in instance_types() if row.name not in hosting] == []
 
 
-def test_the_table_file_is_packaged() -> None:
+def test_the_catalog_file_is_packaged() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "instance_memory.json" in pyproject["tool"]["setuptools"]["package-data"]["endpoint_configs"]
+    assert "instance_catalog.json" in pyproject["tool"]["setuptools"]["package-data"]["endpoint_configs"]
 
 
 def test_a_malformed_row_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    document = json.loads(instance_memory.TABLE_PATH.read_text(encoding="utf-8"))
-    del document["instances"][0]["source"]
-    broken = tmp_path / "instance_memory.json"
+    document = json.loads(instance_catalog.CATALOG_PATH.read_text(encoding="utf-8"))
+    del document["instances"][0]["spec_source"]
+    broken = tmp_path / "instance_catalog.json"
     broken.write_text(json.dumps(document), encoding="utf-8")
-    monkeypatch.setattr(instance_memory, "TABLE_PATH", broken)
-    instance_table.cache_clear()
+    monkeypatch.setattr(instance_catalog, "CATALOG_PATH", broken)
+    instance_catalog._catalog.cache_clear()
     try:
-        with pytest.raises(ValueError, match=r"instances\[0\].*source"):
-            instance_table()
+        with pytest.raises(CatalogError, match=r"instances\[0\].*spec_source"):
+            instance_types()
     finally:
         monkeypatch.undo()
-        instance_table.cache_clear()
+        instance_catalog._catalog.cache_clear()
 
 
 # ---- the report -------------------------------------------------------------------------------------
