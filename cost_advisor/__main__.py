@@ -218,14 +218,15 @@ def _advise(args: argparse.Namespace, catalog: Catalog | None) -> int:
 def _refresh(regions: list[str] | None) -> int:
     catalog: Any = importlib.import_module("endpoint_configs.instance_catalog")
     try:
-        path = catalog.refresh_prices(regions or None)
+        report = catalog.refresh_prices(regions or None)
     except ValueError as error:
         print(f"refresh-prices: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # botocore's credential and client errors, without a traceback
         print(f"refresh-prices: could not read the AWS Price List API: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {path}")
+    print("\n".join(report))
+    print(f"wrote {catalog.CATALOG_PATH}")
     return 0
 
 

@@ -96,6 +96,7 @@ MIN_LATENCY_SECONDS = {"async": ASYNC_SCALE_OUT_SECONDS, "batch": BATCH_JOB_STAR
 """Queue-based options cannot answer faster than this (after idle)."""
 
 _EPSILON = 1e-9
+NO_PROVISIONED_PRICE = "no provisioned concurrency price in the instance catalog for the region"
 
 
 class PriceSpec(Protocol):
@@ -113,9 +114,9 @@ class ServerlessPriceSpec(Protocol):
     @property
     def data_usd_per_gb(self) -> float: ...
     @property
-    def provisioned_usd_per_gb_second(self) -> float: ...
+    def provisioned_usd_per_gb_second(self) -> float | None: ...
     @property
-    def provisioned_inference_usd_per_gb_second(self) -> float: ...
+    def provisioned_inference_usd_per_gb_second(self) -> float | None: ...
     @property
     def source(self) -> str: ...
     @property
@@ -430,6 +431,10 @@ def serverless_options(
     options = []
     for memory in sizes:
         options.extend(serverless_at(memory, profile, model, prices=prices, common=common))
+    if None in (prices.provisioned_usd_per_gb_second, prices.provisioned_inference_usd_per_gb_second):
+        # one row for what cannot be priced at any size, not one per size
+        options = [o for o in options if o.provisioned_concurrency is None]
+        options.append(_ineligible("serverless", "serverless, provisioned", [NO_PROVISIONED_PRICE]))
     return options
 
 
@@ -493,8 +498,12 @@ def serverless_at(
         )
         label = f"serverless {memory_mb} MB, {count} provisioned"
         concurrency_hours = count * work.active_hours_per_month + idle * work.idle_hours_per_month
-        held = concurrency_hours * 3600 * gb * prices.provisioned_usd_per_gb_second
-        inference = work.requests_per_month * seconds * gb * prices.provisioned_inference_usd_per_gb_second
+        held_rate = prices.provisioned_usd_per_gb_second
+        inference_rate = prices.provisioned_inference_usd_per_gb_second
+        priced = held_rate is not None and inference_rate is not None
+        held = concurrency_hours * 3600 * gb * (held_rate or 0.0)
+        inference = work.requests_per_month * seconds * gb * (inference_rate or 0.0)
+        provisioned_reasons = [*reasons] if priced else [*reasons, NO_PROVISIONED_PRICE]
         notes = [
             f"{count} provisioned during active hours, {idle} off-hours (scheduled; its floor is 1)",
             "requests beyond the provisioned concurrency would be billed on demand: none assumed",
@@ -503,9 +512,9 @@ def serverless_at(
             Option(
                 kind="serverless",
                 label=label,
-                eligible=not reasons,
-                monthly_usd=None if reasons else held + inference + data,
-                reasons=tuple(reasons),
+                eligible=not provisioned_reasons,
+                monthly_usd=None if provisioned_reasons else held + inference + data,
+                reasons=tuple(provisioned_reasons),
                 notes=tuple(notes),
                 memory_size_mb=memory_mb,
                 provisioned_concurrency=count,

@@ -98,8 +98,10 @@ class ServerlessPrices:
     compute_usd_per_gb_second: float
     data_usd_per_gb: float
     """Data processed, in and out."""
-    provisioned_usd_per_gb_second: float
-    provisioned_inference_usd_per_gb_second: float
+    provisioned_usd_per_gb_second: float | None
+    """Provisioned concurrency held, per GB-second; None where no source gave it."""
+    provisioned_inference_usd_per_gb_second: float | None
+    """Inference duration while provisioned concurrency is on, per GB-second; None where unknown."""
     source: str
     date: str
 
@@ -183,10 +185,19 @@ def _prices(entry: object, where: str) -> dict[str, Price]:
 
 
 def _serverless(region: str, entry: Mapping[str, Any]) -> ServerlessPrices:
-    try:
-        return ServerlessPrices(region=region, **entry)
-    except TypeError as error:
-        raise CatalogError(f"{CATALOG_PATH.name} serverless[{region}]: {error}") from None
+    where = f"{CATALOG_PATH.name} serverless[{region}]"
+    fields = sorted(f for f in ServerlessPrices.__dataclass_fields__ if f != "region")
+    if not isinstance(entry, dict) or sorted(entry) != fields:
+        raise CatalogError(f"{where}: needs exactly the fields {', '.join(fields)}")
+    for name in ("compute_usd_per_gb_second", "data_usd_per_gb"):
+        if not (isinstance(entry[name], int | float) and entry[name] > 0):
+            raise CatalogError(f"{where}: {name} {entry[name]!r} must be a positive number")
+    for name in ("provisioned_usd_per_gb_second", "provisioned_inference_usd_per_gb_second"):
+        if entry[name] is not None and not (isinstance(entry[name], int | float) and entry[name] > 0):
+            raise CatalogError(f"{where}: {name} {entry[name]!r} must be a positive number or null")
+    if not (entry["source"] and entry["date"]):
+        raise CatalogError(f"{where}: needs a source and a date")
+    return ServerlessPrices(region=region, **entry)
 
 
 # ---- look-ups ------------------------------------------------------------------------------------
@@ -297,12 +308,15 @@ def smallest_instance_for(
 # ---- refreshing prices from the AWS Price List API -------------------------------------------------
 
 
-def refresh_prices(regions: Sequence[str], *, client: Any | None = None) -> Path:
-    """Replace the hosting, transform and serverless prices of ``regions`` with those of the AWS
-    Price List API (``pricing.get_products`` for ``AmazonSageMaker``, paginated) and rewrite the
-    catalog file atomically. Prices of other regions stay. ``client`` is a boto3 ``pricing`` client
-    (made in us-east-1 when None). CatalogError without credentials or when the API refuses.
+def refresh_prices(regions: Sequence[str] | None = None, *, client: Any | None = None) -> list[str]:
+    """Replace the hosting and transform prices of ``regions`` (default: every priced region) with
+    those of the AWS Price List API (``pricing.get_products`` for ``AmazonSageMaker``, paginated)
+    and rewrite the catalog file atomically; the serverless prices of a region are replaced only
+    when all four rates were found. Prices of other regions stay. ``client`` is a boto3 ``pricing``
+    client (made in us-east-1 when None). Returns one line per region saying what was found;
+    CatalogError without credentials or when the API refuses.
     """
+    regions = list(regions) if regions else list(priced_regions())
     if client is None:
         import boto3
 
@@ -325,14 +339,25 @@ def refresh_prices(regions: Sequence[str], *, client: Any | None = None) -> Path
                     "source": price.source,
                     "date": price.date,
                 }
+    report = []
     for region in regions:
-        document.setdefault("serverless", {}).pop(region, None)
         rates = serverless.get(region, {})
-        if set(rates) == set(_SERVERLESS_FIELDS.values()):
-            document["serverless"][region] = {**rates, "source": PRICE_LIST_SOURCE, "date": today}
+        complete = set(rates) == set(_SERVERLESS_FIELDS.values())
+        if complete:
+            document.setdefault("serverless", {})[region] = {
+                **rates,
+                "source": PRICE_LIST_SOURCE,
+                "date": today,
+            }
+        hosted = sum(region in prices for prices in hosting.values())
+        transformed = sum(region in prices for prices in transform.values())
+        kept = "replaced" if complete else f"kept as they were ({len(rates)} of 4 rates found)"
+        report.append(
+            f"{region}: {hosted} hosting and {transformed} transform prices; serverless prices {kept}"
+        )
     _write_atomically(CATALOG_PATH, json.dumps(document, indent=1) + "\n")
     _catalog.cache_clear()
-    return CATALOG_PATH
+    return report
 
 
 _SERVERLESS_FIELDS = {

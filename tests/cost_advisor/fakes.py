@@ -21,8 +21,8 @@ class Price:
 class ServerlessPrices:
     compute_usd_per_gb_second: float = 0.00002
     data_usd_per_gb: float = 0.016
-    provisioned_usd_per_gb_second: float = 0.000004646
-    provisioned_inference_usd_per_gb_second: float = 0.000013
+    provisioned_usd_per_gb_second: float | None = 0.000004646
+    provisioned_inference_usd_per_gb_second: float | None = 0.000013
     source: str = "test"
     date: str = "2026-11"
 

@@ -48,8 +48,8 @@ def test_2000_requests_a_day_at_200_ms_cost_cents_on_serverless_2gb_against_an_a
     assert c5.monthly_usd == pytest.approx(730 * 0.204)  # 148.92
     # 1 provisioned concurrency around the clock: 730 h x 3600 s x 2 GB held, plus its inference rate
     provisioned = next(o for o in advice.options if o.label == "serverless 2048 MB, 1 provisioned")
-    held = 730 * 3600 * 2 * prices.provisioned_usd_per_gb_second
-    inference = requests * 0.2 * 2 * prices.provisioned_inference_usd_per_gb_second
+    held = 730 * 3600 * 2 * 0.000004646  # the fake catalog's rates
+    inference = requests * 0.2 * 2 * 0.000013
     assert provisioned.monthly_usd == pytest.approx(held + inference + data)  # 24.73
 
 

@@ -75,6 +75,19 @@ def test_prices_and_regions() -> None:
     assert hosting_price("ml.m5.xlarge", "eu-west-1").usd_per_hour == 0.257
     assert transform_price("ml.m5.xlarge", "eu-west-1").date == "2023-12"
     assert {"us-east-1", "eu-west-1"} <= set(priced_regions())
+    serverless = serverless_prices("us-east-1")
+    assert (serverless.compute_usd_per_gb_second, serverless.data_usd_per_gb) == (0.00002, 0.016)
+    assert serverless.provisioned_usd_per_gb_second is None  # no source found: not priced
+
+
+def test_catalog_with_a_partial_serverless_entry_is_refused(catalog_copy: Path) -> None:
+    # GIVEN a serverless entry without its data rate
+    document = json.loads(catalog_copy.read_text(encoding="utf-8"))
+    del document["serverless"]["us-east-1"]["data_usd_per_gb"]
+    catalog_copy.write_text(json.dumps(document), encoding="utf-8")
+    # WHEN the catalog is read, THEN the message names the entry and the fields it needs
+    with pytest.raises(CatalogError, match=r"serverless\[us-east-1\]: needs exactly the fields compute_usd"):
+        serverless_prices("us-east-1")
 
 
 def test_unknown_type_names_the_nearest() -> None:
@@ -88,8 +101,8 @@ def test_missing_price_says_what_is_known_and_how_to_refresh() -> None:
         hosting_price("ml.g5.xlarge", "ap-south-1")
     with pytest.raises(CatalogError, match=r"batch transform price for ml\.c5\.xlarge.*no region"):
         transform_price("ml.c5.xlarge", "us-east-1")
-    with pytest.raises(CatalogError, match="no serverless inference prices for region us-east-1"):
-        serverless_prices("us-east-1")
+    with pytest.raises(CatalogError, match="no serverless inference prices for region eu-west-1"):
+        serverless_prices("eu-west-1")
 
 
 def test_gpu_sizing_picks_the_least_gpu_memory_that_holds_the_model() -> None:
@@ -162,7 +175,9 @@ def test_refresh_parses_hosting_transform_and_serverless_products(catalog_copy: 
             product({**region, "usagetype": "EUC1-ServerlessInf:PCInfMem"}, "0.0000100000"),
         ],
     ])  # fmt: skip
-    assert refresh_prices(["eu-central-1"], client=client) == catalog_copy
+    assert refresh_prices(["eu-central-1"], client=client) == [
+        "eu-central-1: 1 hosting and 1 transform prices; serverless prices replaced"
+    ]
     assert [call.get("NextToken") for call in client.calls] == [None, "1"]
     assert client.calls[0]["ServiceCode"] == "AmazonSageMaker"
     price = hosting_price("ml.g5.xlarge", "eu-central-1")
@@ -175,6 +190,18 @@ def test_refresh_parses_hosting_transform_and_serverless_products(catalog_copy: 
     assert (serverless.compute_usd_per_gb_second, serverless.data_usd_per_gb) == (0.00002, 0.016)
     assert serverless.provisioned_inference_usd_per_gb_second == 0.00001
     assert not list(catalog_copy.parent.glob(".*.tmp"))
+
+
+def test_refresh_keeps_serverless_prices_when_not_all_four_rates_are_found(catalog_copy: Path) -> None:
+    # GIVEN a Price List answer with the serverless compute rate only
+    before = DOCUMENT["serverless"].get("us-east-1")
+    answer = [[product({"regionCode": "us-east-1", "usagetype": "USE1-ServerlessInf:Mem"}, "0.00003")]]
+    # WHEN the prices of us-east-1 are refreshed
+    report = refresh_prices(["us-east-1"], client=FakePricing(answer))
+    # THEN the serverless prices are kept as they were, and the report says so
+    (line,) = report
+    assert line.endswith("serverless prices kept as they were (1 of 4 rates found)")
+    assert json.loads(catalog_copy.read_text(encoding="utf-8"))["serverless"].get("us-east-1") == before
 
 
 @pytest.mark.parametrize(
