@@ -4,6 +4,8 @@
 The only place that reads CDK context or environment variables. ``-c local_aws=true`` (set by
 ``python -m local_aws deploy``) synthesizes for the local AWS. A bad flag or config prints one
 message naming file, field, value and what is allowed, exits non-zero, and synthesizes nothing.
+The deployed option's monthly cost at the environment's ``traffic:`` profile is printed to stderr;
+over the ``budget:`` without an acknowledgment it is such an error too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from cost_advisor.guard import check_deployed_cost, served_model
 from endpoint_configs import (
     ConfigError,
     Problem,
@@ -72,9 +75,10 @@ def build_app(app: cdk.App) -> None:
     config = load_environment_config(env_name)
     requested = app.node.try_get_context("endpoint_type")
     kind = resolve_endpoint_type(config, requested, source=f"endpoint type of '{env_name}' ({FLAG_HINT})")
-    built = prepare_artifact(
-        config, [kind], project_root=PROJECT_ROOT, source=f"endpoint_configs/{env_name}.yaml"
-    )
+    source = f"endpoint_configs/{env_name}.yaml"
+    built = prepare_artifact(config, [kind], project_root=PROJECT_ROOT, source=source)
+    cost = check_deployed_cost(config, kind, model=served_model(built), source=source)
+    print(cost.describe(), file=sys.stderr)
     local_aws = str(app.node.try_get_context("local_aws") or "false").lower() == "true"
     add_environment(
         app, config, kind, artifact=locate_artifact(config.model.artifact, built), local_aws=local_aws

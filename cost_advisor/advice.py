@@ -13,6 +13,7 @@ from cost_advisor.model_size import InstanceSpec, ModelSize
 from cost_advisor.options import (
     HOURS_PER_MONTH,
     KIND_ORDER,
+    NO_PROVISIONED_PRICE,
     AdvisorError,
     Catalog,
     Option,
@@ -34,6 +35,7 @@ from endpoint_configs import (
     ServerlessEndpoint,
 )
 from endpoint_configs.cost import TrafficProfile
+from endpoint_configs.instance_catalog import REFRESH_HINT
 from endpoint_configs.scaling import ScheduledCapacity
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -227,7 +229,7 @@ class DeployedEstimate:
     kind: str
     option: Option
     cheaper: list[Option] = field(default_factory=list)
-    """Eligible options that cost less, cheapest first."""
+    """The cheapest eligible option of each kind that costs less, cheapest first."""
     budget_usd: float | None = None
 
     @property
@@ -262,7 +264,7 @@ def _instance(catalog: Catalog, name: str, *, where: str) -> InstanceSpec:
 def _require_price(option: Option, *, where: str) -> Option:
     for reason in option.reasons:
         if reason.startswith("no price"):
-            raise AdvisorError(f"{where}: {reason}; run 'python -m cost_advisor refresh-prices'")
+            raise AdvisorError(f"{where}: {reason}; {REFRESH_HINT}")
     return option
 
 
@@ -270,7 +272,7 @@ def _hourly(catalog: Catalog, name: str, region: str, *, where: str) -> float:
     try:
         return float(catalog.hosting_price(name, region).usd_per_hour)
     except (ValueError, KeyError):
-        raise AdvisorError(f"{where}: no price for {name} in {region}") from None
+        raise AdvisorError(f"{where}: no price for {name} in {region}; {REFRESH_HINT}") from None
 
 
 def estimate_deployed(
@@ -303,10 +305,11 @@ def estimate_deployed(
     if not option.eligible and option.monthly_usd is None:
         option = replace(option, monthly_usd=0.0)
     advice = evaluate_options(profile, model, region=region, catalog=catalog)
-    cheaper = sorted(
-        (o for o in advice if o.eligible and (o.monthly_usd or 0.0) < (option.monthly_usd or 0.0) - 0.005),
-        key=_cost_key,
-    )
+    cheaper: list[Option] = []
+    for candidate in sorted(advice, key=_cost_key):
+        below = (candidate.monthly_usd or 0.0) < (option.monthly_usd or 0.0) - 0.005
+        if candidate.eligible and below and candidate.kind not in {o.kind for o in cheaper}:
+            cheaper.append(candidate)
     budget = config.budget.monthly_limit_usd if config.budget else None
     return DeployedEstimate(config.environment, kind, option, cheaper, budget)
 
@@ -378,8 +381,13 @@ def _serverless_deployed(
     try:
         prices = catalog.serverless_prices(region)
     except (ValueError, KeyError):
-        raise AdvisorError(f"no serverless prices for {region}") from None
+        raise AdvisorError(f"no serverless prices for {region}; {REFRESH_HINT}") from None
     provisioned = block.provisioned_concurrency
+    if provisioned is not None and None in (
+        prices.provisioned_usd_per_gb_second,
+        prices.provisioned_inference_usd_per_gb_second,
+    ):
+        raise AdvisorError(f"{NO_PROVISIONED_PRICE} {region}; {REFRESH_HINT}")
     if provisioned is None:
         (option,) = serverless_at(block.memory_size_mb, profile, model, prices=prices, only="on-demand")
     else:

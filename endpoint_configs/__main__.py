@@ -31,7 +31,9 @@ def schema_text() -> str:
 
 def _validate(environments: list[str], endpoint_type: str | None, config_dir: Path) -> int:
     """Everything synth checks about each environment: the file, the endpoint type, and the
-    artifact it builds against every workload that serves it."""
+    artifact it builds against every workload that serves it, and each workload's monthly cost
+    estimate against the budget."""
+    from cost_advisor.guard import check_deployed_cost, served_model
     from model_packaging.environment import prepare_artifact  # builds are cached by content
 
     failed = False
@@ -40,13 +42,18 @@ def _validate(environments: list[str], endpoint_type: str | None, config_dir: Pa
         try:
             config = load_environment_config(env, config_dir)
             chosen = resolve_endpoint_type(config, endpoint_type, source=f"{source} (endpoint type)")
-            prepare_artifact(config, config.offered_endpoint_types, project_root=PROJECT_ROOT, source=source)
+            kinds = config.offered_endpoint_types
+            built = prepare_artifact(config, kinds, project_root=PROJECT_ROOT, source=source)
+            model = served_model(built)
+            costs = [check_deployed_cost(config, k, model=model, source=source) for k in kinds]
         except ConfigError as error:
             print(error, file=sys.stderr)
             failed = True
             continue
         offered = ", ".join(config.offered_endpoint_types)
         print(f"{env}: ok (endpoint types: {offered}; selected: {chosen})")
+        for line in dict.fromkeys(cost.describe() for cost in costs):
+            print(f"  {line}")
     return 1 if failed else 0
 
 

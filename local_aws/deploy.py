@@ -28,12 +28,14 @@ from botocore.exceptions import (
 from rich.console import Console
 from rich.table import Table
 
+from cost_advisor.guard import check_deployed_cost, served_model
 from endpoint_client import AwsClients, InvocationError, NotDeployedError, invoke_workload
 from endpoint_client.batch import batch_locations, start_batch_run, wait_for_batch_run
 from endpoint_client.stack_outputs import deployed_stack
 from endpoint_configs import EnvironmentConfig, load_environment_config, resolve_endpoint_type
 from endpoint_configs.naming import STATEFUL_PURPOSE
 from local_aws.state import ACCOUNT_ID, NEO_STAND_IN_TAG, LocalAwsError, ServerState, require_running
+from model_packaging.environment import prepare_artifact
 from stacks.registry import WORKLOAD_KINDS, Invocation
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -84,11 +86,21 @@ def deploy(env: str, endpoint_type: str) -> None:
         rows, answer = _run_job(state, config, chosen)
         print_summary(compiled + rows, console)
         console.print(f"\n[bold]{config.stack_name(chosen)}[/bold] ran: {answer}")
-        return
-    endpoint_name = config.endpoint_name(chosen)
-    answer = _invoke(state, config, chosen)
-    print_summary(compiled + summary_rows(clients, endpoint_name), console)
-    console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
+    else:
+        endpoint_name = config.endpoint_name(chosen)
+        answer = _invoke(state, config, chosen)
+        print_summary(compiled + summary_rows(clients, endpoint_name), console)
+        console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
+    console.print(_cost_line(config, chosen), highlight=False, markup=False)
+
+
+def _cost_line(config: EnvironmentConfig, kind: str) -> str:
+    """What the deployed option would cost on AWS a month at the environment's ``traffic:`` profile
+    (the artifact build is cached by content, so this rebuilds nothing)."""
+    source = f"endpoint_configs/{config.environment}.yaml"
+    built = prepare_artifact(config, [kind], project_root=PROJECT_ROOT, source=source)
+    check = check_deployed_cost(config, kind, model=served_model(built), source=source)
+    return f"\nOn AWS, {check.describe()}"
 
 
 def environment_stacks(config: EnvironmentConfig) -> list[str]:

@@ -180,8 +180,15 @@ def test_make_validate_checks_every_file_unless_env_is_given() -> None:
             ("code_dir: examples/minilm/code", "code_dir: examples/minilm/no-such-code"),
             "model.artifact.build: code directory /",
         ),
+        (
+            # dev's always-on ml.m5.large costs $0.115 x 730 h a month
+            "dev",
+            ("monthly_limit_usd: 150", "monthly_limit_usd: 50"),
+            "budget.monthly_limit_usd = 50.0: the realtime endpoint (real-time ml.m5.large x1) is "
+            "estimated at $83.95/month",
+        ),
     ],
-    ids=["serverless-memory-below-estimate", "missing-code-dir"],
+    ids=["serverless-memory-below-estimate", "missing-code-dir", "estimate-over-budget"],
 )
 def test_validate_rejects_what_synth_rejects(
     tmp_path: Path, env: str, edit: tuple[str, str], expected: str

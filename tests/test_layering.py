@@ -1,4 +1,4 @@
-"""The import rules of the layout: configuration, packaging and serving never import the CDK;
+"""The import rules of the layout: configuration, cost advice, packaging and serving never import the CDK;
 constructs never import the configuration or the stacks."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import REPO
 
 FORBIDDEN_IMPORTS = {
+    "cost_advisor": ("aws_cdk", "constructs", "cdk_nag"),
     "endpoint_configs": ("aws_cdk", "constructs", "cdk_nag"),
     "model_packaging": ("aws_cdk", "constructs", "cdk_nag"),
     "local_serving": ("aws_cdk", "constructs", "cdk_nag"),

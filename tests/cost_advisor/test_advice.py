@@ -167,8 +167,10 @@ def test_estimate_of_an_instance_type_missing_from_the_catalog_is_refused() -> N
 
 
 def test_estimate_without_a_traffic_block_is_refused() -> None:
-    # GIVEN dev.yaml as shipped, without traffic:
-    config = parse_config(DEV_YAML.read_text(encoding="utf-8"), source="dev.yaml", expected_env="dev")
+    # GIVEN dev.yaml without its traffic: block
+    data = _dev()
+    del data["traffic"]
+    config = parse_config(yaml.safe_dump(data, sort_keys=False), source="dev.yaml", expected_env="dev")
     # WHEN synth asks for an estimate
     # THEN it says there is nothing to estimate
     with pytest.raises(AdvisorError, match="no traffic: block"):
@@ -182,3 +184,25 @@ def test_estimate_in_a_region_without_a_price_is_refused() -> None:
     # THEN the message names the instance type and region
     with pytest.raises(AdvisorError, match=r"no price for ml\.m5\.large in eu-west-1"):
         estimate_deployed(config, "realtime", model=MINILM, catalog=FakeCatalog())
+
+
+def test_provisioned_concurrency_without_its_price_is_not_priced() -> None:
+    # GIVEN serverless prices without the provisioned concurrency rates (the shipped catalog's state)
+    catalog = FakeCatalog(
+        serverless=ServerlessPrices(
+            provisioned_usd_per_gb_second=None, provisioned_inference_usd_per_gb_second=None
+        )
+    )
+    profile = _dev_with_traffic().traffic
+    assert profile is not None
+    # WHEN every option is priced
+    options = [
+        o for o in advise(profile, MINILM, region=REGION, catalog=catalog).options if o.kind == "serverless"
+    ]
+    # THEN on-demand sizes are priced, and one row says why provisioned concurrency is not
+    priced = [o for o in options if o.label != "serverless, provisioned"]
+    assert [o.memory_size_mb for o in priced] == [2048, 3072, 4096, 5120, 6144]
+    assert all(o.eligible and o.provisioned_concurrency is None for o in priced)
+    (unpriced,) = [o for o in options if o.label == "serverless, provisioned"]
+    assert not unpriced.eligible
+    assert unpriced.reasons == ("no provisioned concurrency price in the instance catalog for the region",)

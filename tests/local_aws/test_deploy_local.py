@@ -67,6 +67,9 @@ def test_deploy_calls_the_real_model_and_shows_what_exists(local_aws: int) -> No
     assert "minilm-embeddings-dev-realtime answered: 1 embedding(s) of 384 dimensions" in deployed.stdout
     for row in ("minilm-embeddings-dev-stateful", "CREATE_COMPLETE", "DesiredInstanceCount 1-2", "alarm"):
         assert row in deployed.stdout
+    # what it would cost on AWS at dev's traffic: profile: one ml.m5.large, $0.115 x 730 h
+    estimate = " ".join(deployed.stdout.split("On AWS, cost estimate: ", 1)[1].split())
+    assert estimate.startswith("dev realtime (real-time ml.m5.large x1): about $83.95/month")
 
 
 def test_a_request_the_handler_rejects_is_sagemakers_model_error(local_aws: int) -> None:
@@ -112,7 +115,7 @@ def test_a_batch_run_embeds_a_file_and_sentences_that_mean_the_same_come_out_clo
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
     # THEN the sample file went through a real transform job, one output line per input line,
     # and the two pairs of paraphrases are closer to each other than to the unrelated sentences
-    answer = " ".join(deployed.stdout.split("ran: ", 1)[1].split())
+    answer = " ".join(deployed.stdout.split("ran: ", 1)[1].split("On AWS, ", 1)[0].split())
     assert answer.startswith("4 sentences embedded (384 dimensions)")
     same = float(answer.split("cosine >= ", 1)[1].split(",", 1)[0])
     unrelated = float(answer.split("unrelated: <= ", 1)[1])
