@@ -1,21 +1,24 @@
-"""An endpoint: the endpoint config for its production variants, rollback alarms, guarded updates."""
+"""An endpoint: the endpoint config for its production variants and guarded updates that roll back
+on the endpoint's alarms."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from sagemaker_constructs.compliance import acknowledge
-from sagemaker_constructs.guardrails import GuardedDeployment, RollingDeployment, deployment_config
+from sagemaker_constructs.guardrails import (
+    ROLLBACK_ALARMS,
+    GuardedDeployment,
+    RollingDeployment,
+    deployment_config,
+)
 from sagemaker_constructs.metrics import endpoint_metric
 
 ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
@@ -48,14 +51,15 @@ class InferenceEndpoint(Construct):
     - Storage is encrypted with ``key``; pass ``key_rejected_because`` where AWS rejects a key for
       these variants (NVMe instance storage), and the omission is acknowledged with that reason.
     - ``data_capture`` writes sampled requests and responses to ``capture_bucket`` with ``key``.
-    - ``deployment`` adds blue/green or rolling updates that roll back when an alarm fires: 5xx
-      errors summed over all variants, and the worst variant's p90 model latency.
+    - ``deployment`` adds blue/green or rolling updates that roll back when one of
+      ``rollback_alarms`` (the endpoint's own, from ``EndpointAlarms``) or of the deployment's
+      additional alarm names fires: 1-10 in all.
     - Updates keep autoscaled instance counts and provisioned concurrency
       (``RetainAllVariantProperties``) but apply changed weights and data capture settings.
 
     Exposes ``endpoint``, ``endpoint_config``, ``endpoint_name``, ``variant_names``,
-    ``rollback_alarms`` and the metrics ``metric_invocations``, ``metric_5xx_errors`` and
-    ``metric_model_latency``.
+    ``rollback_alarms`` (those given, when there is a deployment) and the metrics
+    ``metric_invocations``, ``metric_5xx_errors`` and ``metric_model_latency``.
     """
 
     def __init__(
@@ -70,7 +74,7 @@ class InferenceEndpoint(Construct):
         capture_bucket: s3.IBucket | None = None,
         data_capture: DataCapture | None = None,
         deployment: GuardedDeployment | None = None,
-        alarm_topic: sns.ITopic | None = None,
+        rollback_alarms: Sequence[cloudwatch.IAlarm] = (),
         async_inference: sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -85,6 +89,10 @@ class InferenceEndpoint(Construct):
         ):
             # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html
             raise ValueError("rolling deployments support single-variant endpoints only; use blue/green")
+        if deployment is not None:
+            count = len(rollback_alarms) + len(deployment.additional_alarm_names)
+            if count not in ROLLBACK_ALARMS:
+                raise ValueError(f"{count} rollback alarms; a guarded deployment needs 1-10")
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
@@ -101,9 +109,7 @@ class InferenceEndpoint(Construct):
                 key_rejected_because,
             )
 
-        self.rollback_alarms: list[cloudwatch.Alarm] = []
-        if deployment is not None:
-            self.rollback_alarms = self._rollback_alarms(deployment, alarm_topic)
+        self.rollback_alarms: list[cloudwatch.IAlarm] = list(rollback_alarms) if deployment else []
 
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -134,62 +140,6 @@ class InferenceEndpoint(Construct):
 
     def _metric(self, name: str, variant_name: str, statistic: str) -> cloudwatch.Metric:
         return endpoint_metric(self.endpoint_name, name, statistic, variant_name)
-
-    def _rollback_alarms(
-        self, deployment: GuardedDeployment, alarm_topic: sns.ITopic | None
-    ) -> list[cloudwatch.Alarm]:
-        config = deployment.rollback
-        names = self.variant_names
-        alarms: list[cloudwatch.Alarm] = []
-        if config.max_5xx_errors_per_minute is not None:
-            alarms.append(
-                self._alarm_over_variants(
-                    "Rollback5xxAlarm",
-                    expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(names))),
-                    metrics={f"e{i}": self.metric_5xx_errors(n) for i, n in enumerate(names)},
-                    label="5xx errors, all variants",
-                    threshold=config.max_5xx_errors_per_minute,
-                    evaluation_periods=config.evaluation_periods,
-                )
-            )
-        if config.max_p90_model_latency_ms is not None:
-            alarms.append(
-                self._alarm_over_variants(
-                    "RollbackLatencyAlarm",
-                    expression=f"MAX([{', '.join(f'l{i}' for i in range(len(names)))}])",
-                    metrics={f"l{i}": self.metric_model_latency(n) for i, n in enumerate(names)},
-                    label="p90 model latency (us), worst variant",
-                    threshold=config.max_p90_model_latency_ms * 1000,
-                    evaluation_periods=config.evaluation_periods,
-                )
-            )
-        if alarm_topic is not None:
-            for alarm in alarms:
-                alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
-        return alarms
-
-    def _alarm_over_variants(
-        self,
-        construct_id: str,
-        *,
-        expression: str,
-        metrics: dict[str, cloudwatch.IMetric],
-        label: str,
-        threshold: float,
-        evaluation_periods: int,
-    ) -> cloudwatch.Alarm:
-        math = cloudwatch.MathExpression(
-            expression=expression, using_metrics=metrics, label=label, period=cdk.Duration.minutes(1)
-        )
-        return math.create_alarm(
-            self,
-            construct_id,
-            alarm_description=f"{self.endpoint_name}: {label}; rolls back a deployment",
-            threshold=threshold,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=evaluation_periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
 
 
 def _data_capture(

@@ -54,35 +54,17 @@ class RollingDeployment:
 
 
 @dataclass(frozen=True)
-class RollbackTriggers:
-    """Alarms that roll an update back: 5xx errors per minute summed over the variants above
-    ``max_5xx_errors_per_minute`` (default 0; None: no alarm), the worst variant's p90 model latency
-    above ``max_p90_model_latency_ms`` (default 1000; None: no alarm), for ``evaluation_periods``
-    minutes (default 2), plus existing alarms by name. 1-10 alarms in all."""
+class GuardedDeployment:
+    """An update ``policy`` (blue/green or rolling) that rolls back when one of the endpoint's
+    alarms fires (``InferenceEndpoint``'s ``rollback_alarms``) or one of
+    ``additional_alarm_names``; 1-10 alarms in all."""
 
-    max_5xx_errors_per_minute: int | None = 0
-    max_p90_model_latency_ms: float | None = 1000
-    evaluation_periods: int = 2
+    policy: BlueGreenDeployment | RollingDeployment
     additional_alarm_names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class GuardedDeployment:
-    """An update ``policy`` (blue/green or rolling) and what rolls it back."""
-
-    policy: BlueGreenDeployment | RollingDeployment
-    rollback: RollbackTriggers = RollbackTriggers()
-
-    def __post_init__(self) -> None:
-        triggers = self.rollback
-        count = (
-            (triggers.max_5xx_errors_per_minute is not None)
-            + (triggers.max_p90_model_latency_ms is not None)
-            + len(triggers.additional_alarm_names)
-        )
-        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AutoRollbackConfig.html
-        if not 1 <= count <= 10:
-            raise ValueError(f"{count} rollback alarms; a guarded deployment needs 1-10")
+ROLLBACK_ALARMS = range(1, 11)
+"""https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AutoRollbackConfig.html"""
 
 
 def _percent(value: int) -> sagemaker.CfnEndpoint.CapacitySizeProperty:
@@ -93,7 +75,7 @@ def deployment_config(
     deployment: GuardedDeployment, alarm_names: Sequence[str]
 ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
     """The endpoint's ``DeploymentConfig``, rolling back on ``alarm_names`` and the additional ones."""
-    names = [*alarm_names, *deployment.rollback.additional_alarm_names]
+    names = [*alarm_names, *deployment.additional_alarm_names]
     rollback = sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
         alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=name) for name in names]
     )

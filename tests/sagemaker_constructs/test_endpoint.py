@@ -1,4 +1,5 @@
-"""InferenceEndpoint: endpoint config and endpoint, data capture, rollback alarms, guarded updates."""
+"""InferenceEndpoint and EndpointAlarms: endpoint config and endpoint, data capture, the endpoint's
+alarms (errors, latency, waste) and guarded updates that roll back on them."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from sagemaker_constructs.endpoint import DataCapture, InferenceEndpoint, ProductionVariant
+from sagemaker_constructs.endpoint_alarms import (
+    AlarmThresholds,
+    EndpointAlarms,
+    LatencyThreshold,
+    WasteThreshold,
+)
 from sagemaker_constructs.guardrails import (
     BlueGreenDeployment,
     GuardedDeployment,
-    RollbackTriggers,
     RollingDeployment,
     TrafficShift,
 )
@@ -54,6 +60,9 @@ class Endpoints:
     key: kms.Key
     bucket: s3.Bucket
     topic: sns.Topic
+    guarded_alarms: EndpointAlarms
+    rolling_alarms: EndpointAlarms
+    async_alarms: EndpointAlarms
     guarded: InferenceEndpoint
     rejected_key: InferenceEndpoint
     rolling: InferenceEndpoint
@@ -70,6 +79,35 @@ def endpoints() -> Endpoints:
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     bucket = s3.Bucket(stack, "Bucket", encryption=s3.BucketEncryption.KMS, encryption_key=key)
     topic = sns.Topic(stack, "Alarms", master_key=key)
+    guarded_alarms = EndpointAlarms(
+        stack,
+        "GuardedAlarms",
+        endpoint_name="minilm-prod",
+        variant_names=["Cpu", "Large"],
+        thresholds=AlarmThresholds(
+            latency=LatencyThreshold(max_ms=250, statistic="p90"),
+            waste=WasteThreshold(min_invocations_per_instance_per_hour=600, hours=6),
+        ),
+        alarm_topic=topic,
+        advice_command="make advise ENV=prod",
+    )
+    rolling_alarms = EndpointAlarms(
+        stack,
+        "RollingAlarms",
+        endpoint_name="minilm-staging",
+        variant_names=["Cpu"],
+        thresholds=AlarmThresholds(max_5xx_errors_per_minute=3, latency=None, evaluation_minutes=5),
+        alarm_topic=topic,
+    )
+    async_alarms = EndpointAlarms(
+        stack,
+        "AsyncAlarms",
+        endpoint_name="llm-async",
+        variant_names=["Gpu"],
+        thresholds=AlarmThresholds(waste=WasteThreshold(min_invocations_per_instance_per_hour=10, hours=2)),
+        alarm_topic=topic,
+        idle_instances_bill=False,
+    )
     guarded = InferenceEndpoint(
         stack,
         "Guarded",
@@ -80,9 +118,9 @@ def endpoints() -> Endpoints:
         data_capture=DataCapture(),
         deployment=GuardedDeployment(
             BlueGreenDeployment(TrafficShift("CANARY", size_percent=10)),
-            RollbackTriggers(max_p90_model_latency_ms=250, additional_alarm_names=("minilm-prod-errors",)),
+            additional_alarm_names=("minilm-prod-errors",),
         ),
-        alarm_topic=topic,
+        rollback_alarms=[a for a in (guarded_alarms.errors, guarded_alarms.latency) if a is not None],
     )
     rejected_key = InferenceEndpoint(
         stack,
@@ -106,9 +144,8 @@ def endpoints() -> Endpoints:
         endpoint_name="minilm-staging",
         production_variants=[_variant("Cpu")],
         key=key,
-        deployment=GuardedDeployment(
-            RollingDeployment(), RollbackTriggers(max_5xx_errors_per_minute=3, max_p90_model_latency_ms=None)
-        ),
+        deployment=GuardedDeployment(RollingDeployment()),
+        rollback_alarms=rolling_alarms.alarms,
     )
     plain = InferenceEndpoint(
         stack, "Plain", endpoint_name="minilm-dev", production_variants=[_variant("Cpu")], key=key
@@ -121,6 +158,9 @@ def endpoints() -> Endpoints:
         key=key,
         bucket=bucket,
         topic=topic,
+        guarded_alarms=guarded_alarms,
+        rolling_alarms=rolling_alarms,
+        async_alarms=async_alarms,
         guarded=guarded,
         rejected_key=rejected_key,
         rolling=rolling,
@@ -232,8 +272,8 @@ def _variant_metric(metric_id: str, name: str, variant: str, stat: str) -> dict[
     }
 
 
-def test_5xx_rollback_alarm_sums_errors_over_all_variants(endpoints: Endpoints) -> None:
-    alarm = endpoints.properties(endpoints.guarded.rollback_alarms[0])
+def test_5xx_alarm_sums_errors_over_all_variants(endpoints: Endpoints) -> None:
+    alarm = endpoints.properties(endpoints.guarded_alarms.errors)
     assert alarm["Metrics"] == [
         {
             "Expression": "FILL(e0, 0) + FILL(e1, 0)",
@@ -250,8 +290,8 @@ def test_5xx_rollback_alarm_sums_errors_over_all_variants(endpoints: Endpoints) 
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_latency_rollback_alarm_takes_the_worst_variant_in_microseconds(endpoints: Endpoints) -> None:
-    alarm = endpoints.properties(endpoints.guarded.rollback_alarms[1])
+def test_latency_alarm_takes_the_worst_variant_in_microseconds(endpoints: Endpoints) -> None:
+    alarm = endpoints.properties(endpoints.guarded_alarms.latency)
     assert alarm["Metrics"] == [
         {
             "Expression": "MAX([l0, l1])",
@@ -266,23 +306,63 @@ def test_latency_rollback_alarm_takes_the_worst_variant_in_microseconds(endpoint
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_rollback_alarms_notify_the_topic_when_given(endpoints: Endpoints) -> None:
+def test_every_alarm_notifies_the_topic(endpoints: Endpoints) -> None:
     topic = {"Ref": logical_id(endpoints.topic)}
-    for alarm in endpoints.guarded.rollback_alarms:
-        assert endpoints.properties(alarm)["AlarmActions"] == [topic]
-    assert "AlarmActions" not in endpoints.properties(endpoints.rolling.rollback_alarms[0])
+    for alarms in (endpoints.guarded_alarms, endpoints.rolling_alarms, endpoints.async_alarms):
+        for alarm in alarms.alarms:
+            assert endpoints.properties(alarm)["AlarmActions"] == [topic]
 
 
-def test_a_trigger_set_to_none_creates_no_alarm(endpoints: Endpoints) -> None:
-    (alarm,) = endpoints.rolling.rollback_alarms
-    properties = endpoints.properties(alarm)
+def test_a_threshold_set_to_none_creates_no_alarm(endpoints: Endpoints) -> None:
+    alarms = endpoints.rolling_alarms
+    assert alarms.latency is None
+    assert alarms.waste is None
+    properties = endpoints.properties(alarms.errors)
     assert properties["Metrics"][0]["Expression"] == "FILL(e0, 0)"
     assert properties["Threshold"] == 3
-    endpoints.template.resource_count_is("AWS::CloudWatch::Alarm", 3)
+    assert properties["EvaluationPeriods"] == 5
+    # guarded: errors, latency, waste; rolling: errors; async: errors, latency, waste
+    endpoints.template.resource_count_is("AWS::CloudWatch::Alarm", 7)
+
+
+def test_waste_alarm_counts_an_hour_without_requests_as_idle_where_instances_bill(
+    endpoints: Endpoints,
+) -> None:
+    alarm = endpoints.properties(endpoints.guarded_alarms.waste)
+    assert alarm["Metrics"] == [
+        {
+            "Expression": "MAX([FILL(w0, 0), FILL(w1, 0)])",
+            "Id": "expr_1",
+            "Label": "invocations per instance an hour, busiest variant",
+            "ReturnData": True,
+        },
+        {**_variant_metric("w0", "InvocationsPerInstance", "Cpu", "Sum"), "MetricStat": {
+            **_variant_metric("w0", "InvocationsPerInstance", "Cpu", "Sum")["MetricStat"], "Period": 3600}},
+        {**_variant_metric("w1", "InvocationsPerInstance", "Large", "Sum"), "MetricStat": {
+            **_variant_metric("w1", "InvocationsPerInstance", "Large", "Sum")["MetricStat"], "Period": 3600}},
+    ]  # fmt: skip
+    assert alarm["Threshold"] == 600
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["EvaluationPeriods"] == 6
+    assert alarm["TreatMissingData"] == "breaching"
+    assert "make advise ENV=prod" in alarm["AlarmDescription"]
+    assert "smaller instance type" in alarm["AlarmDescription"]
+
+
+def test_waste_alarm_of_a_kind_that_scales_to_zero_ignores_hours_without_data(endpoints: Endpoints) -> None:
+    alarm = endpoints.properties(endpoints.async_alarms.waste)
+    assert alarm["Metrics"][0]["Expression"] == "MAX([w0])"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["EvaluationPeriods"] == 2
 
 
 def test_deployment_rolls_back_on_its_alarms_then_the_additional_ones(endpoints: Endpoints) -> None:
     config = endpoints.properties(endpoints.guarded.endpoint)["DeploymentConfig"]
+    # the endpoint's own error and latency alarms, not copies
+    assert endpoints.guarded.rollback_alarms == [
+        endpoints.guarded_alarms.errors,
+        endpoints.guarded_alarms.latency,
+    ]
     assert config["AutoRollbackConfiguration"] == {
         "Alarms": [
             {"AlarmName": {"Ref": logical_id(endpoints.guarded.rollback_alarms[0])}},
@@ -295,7 +375,7 @@ def test_deployment_rolls_back_on_its_alarms_then_the_additional_ones(endpoints:
     assert "RollingUpdatePolicy" in rolling
 
 
-def test_no_deployment_means_no_alarms_and_no_deployment_config(endpoints: Endpoints) -> None:
+def test_no_deployment_means_no_rollback_alarms_and_no_deployment_config(endpoints: Endpoints) -> None:
     assert endpoints.plain.rollback_alarms == []
     assert endpoints.rejected_key.rollback_alarms == []
     assert "DeploymentConfig" not in endpoints.properties(endpoints.plain.endpoint)
@@ -370,3 +450,35 @@ def test_rolling_deployment_of_several_variants_is_refused() -> None:
             key=key,
             deployment=GuardedDeployment(RollingDeployment()),
         )
+
+
+@pytest.mark.parametrize("additional", [0, 11], ids=["no-alarm", "eleven-alarms"])
+def test_guarded_deployment_needs_one_to_ten_rollback_alarms(additional: int) -> None:
+    # GIVEN a guarded deployment with no alarm, or with eleven
+    stack = bare_stack(f"Rollback{additional}")
+    names = tuple(f"alarm-{i}" for i in range(additional))
+    # WHEN the endpoint is built, THEN it is refused as AutoRollbackConfig refuses it
+    with pytest.raises(ValueError, match=f"{additional} rollback alarms; a guarded deployment needs 1-10"):
+        InferenceEndpoint(
+            stack,
+            "Endpoint",
+            endpoint_name="guarded",
+            production_variants=[_variant("Cpu")],
+            key=kms.Key(stack, "Key"),
+            deployment=GuardedDeployment(RollingDeployment(), additional_alarm_names=names),
+        )
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: LatencyThreshold(max_ms=100, statistic="p101"), "latency statistic 'p101'"),
+        (lambda: LatencyThreshold(max_ms=100, statistic="avg"), "latency statistic 'avg'"),
+        (lambda: WasteThreshold(min_invocations_per_instance_per_hour=1, hours=169), "allowed 1-168"),
+        (lambda: AlarmThresholds(evaluation_minutes=0), "evaluation_minutes 0: allowed 1-60"),
+    ],
+    ids=["percentile-over-100", "not-a-percentile", "waste-over-7-days", "no-minutes"],
+)
+def test_thresholds_cloudwatch_would_refuse_are_refused(build: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()

@@ -11,7 +11,6 @@ from aws_cdk.assertions import Template
 from sagemaker_constructs.guardrails import (
     BlueGreenDeployment,
     GuardedDeployment,
-    RollbackTriggers,
     RollingDeployment,
     TrafficShift,
     deployment_config,
@@ -26,7 +25,7 @@ DEPLOYMENTS = {
             termination_wait_seconds=120,
             maximum_execution_timeout_seconds=7200,
         ),
-        RollbackTriggers(additional_alarm_names=("minilm-dev-errors", "minilm-dev-latency")),
+        additional_alarm_names=("minilm-dev-errors", "minilm-dev-latency"),
     ),
     "linear": GuardedDeployment(BlueGreenDeployment(TrafficShift("LINEAR", size_percent=25))),
     "rolling": GuardedDeployment(RollingDeployment()),
@@ -133,15 +132,6 @@ def test_blue_green_and_rolling_exclude_each_other(configs: dict[str, Any]) -> N
         assert ("BlueGreenUpdatePolicy" in config) is not rolling, name
 
 
-def test_rollback_defaults_are_5xx_above_0_and_p90_above_1000_ms_for_2_minutes() -> None:
-    assert RollbackTriggers() == RollbackTriggers(
-        max_5xx_errors_per_minute=0,
-        max_p90_model_latency_ms=1000,
-        evaluation_periods=2,
-        additional_alarm_names=(),
-    )
-
-
 @pytest.mark.parametrize(
     ("mode", "size_percent", "message"),
     [
@@ -156,17 +146,3 @@ def test_traffic_shift_needs_a_size_exactly_when_it_shifts_in_steps(
     # GIVEN a shift mode and size that do not go together, WHEN built, THEN it says which is wrong
     with pytest.raises(ValueError, match=message):
         TrafficShift(mode, size_percent=size_percent)
-
-
-@pytest.mark.parametrize(
-    "triggers",
-    [
-        RollbackTriggers(max_5xx_errors_per_minute=None, max_p90_model_latency_ms=None),
-        RollbackTriggers(additional_alarm_names=tuple(f"alarm-{i}" for i in range(9))),
-    ],
-    ids=["no-alarm", "eleven-alarms"],
-)
-def test_guarded_deployment_needs_one_to_ten_rollback_alarms(triggers: RollbackTriggers) -> None:
-    # GIVEN rollback triggers that make no alarm or more than ten, WHEN guarded, THEN refused
-    with pytest.raises(ValueError, match="a guarded deployment needs 1-10"):
-        GuardedDeployment(RollingDeployment(), triggers)
