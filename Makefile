@@ -27,7 +27,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help install synth validate validate-env test lint schema catalogs deploy diff bench clean checkov-lock package upload serve-local optimize-report \
-	local-aws local-aws-stop deploy-local destroy-local destroy invoke batch-run
+	local-aws local-aws-stop deploy-local destroy-local destroy invoke batch-run restore advise
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ invoke: $(VENV)/.installed  ## call ENV/ENDPOINT_TYPE's deployed endpoint: BODY=
 batch-run: $(VENV)/.installed  ## start ENV's batch job by hand and print its execution ARN; WAIT=1: wait for it (TIMEOUT=); LOCAL=1: the local AWS
 	$(PY) -m endpoint_client batch-run --env $(ENV) $(strip $(ENDPOINT_TYPE_FLAG) \
 		$(if $(filter 1,$(WAIT)),--wait) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(filter 1,$(LOCAL)),--local-aws))
+
+restore: $(VENV)/.installed  ## bring back ENV/ENDPOINT_TYPE's endpoint the idle guard deleted (its config stays); LOCAL=1: the local AWS
+	$(PY) -m endpoint_client restore --env $(ENV) $(strip $(ENDPOINT_TYPE_FLAG) $(if $(filter 1,$(LOCAL)),--local-aws))
 
 destroy-local: $(VENV)/.installed  ## delete every stack of ENV from the local AWS, then stop it
 	$(PY) -m local_aws destroy --env $(ENV)

@@ -4,6 +4,7 @@ python -m endpoint_client invoke --env dev [--endpoint-type async] (--body JSON 
     [--content-type application/json] [--accept TYPE] [--local-aws] [--timeout SECONDS]
 python -m endpoint_client batch-run --env dev [--endpoint-type KIND] [--wait] [--timeout SECONDS]
     [--local-aws]
+python -m endpoint_client restore --env dev [--endpoint-type KIND] [--local-aws]
 
 The answer goes to standard output (JSON indented), so it can be piped; what was called, the
 production variant that answered and where an asynchronous request and its result are in S3 go to
@@ -15,6 +16,9 @@ failure object, no result within ``--timeout``, an unreadable ``--file``, ``--bo
 ``batch-run`` starts the state machine of the environment's workload that runs as a job and prints
 the execution ARN on standard output; with ``--wait`` it then prints the transform job's name,
 status, duration and output location, or its failure reason as one line on standard error (exit 1).
+
+``restore`` creates the endpoint again, with its name and the endpoint config its stack publishes,
+when the idle guard deleted it; it does nothing when the endpoint exists.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from endpoint_client.request import (
     read_request,
     render_body,
 )
+from endpoint_client.restore import restore_deleted_endpoint
 from endpoint_configs import WORKLOAD_KINDS, ConfigError, available_environments, load_environment_config
 from endpoint_configs import resolve_endpoint_type as resolve_kind
 
@@ -154,6 +159,22 @@ def _parser() -> argparse.ArgumentParser:
         help="start it on the running local AWS (make deploy-local) instead of the AWS account of your "
         "credentials",
     )
+    restore = commands.add_parser(
+        "restore",
+        help="bring back an endpoint the idle guard deleted, from the config its stack keeps",
+        description="When the environment's endpoint is gone but its stack is deployed, create it "
+        "again with the same name from the endpoint config the stack publishes (EndpointConfigName); "
+        "does nothing when the endpoint exists.",
+    )
+    restore.add_argument("--env", default="dev", help=f"environment (default dev; one of {environments})")
+    restore.add_argument(
+        "--endpoint-type",
+        default=None,
+        help="endpoint kind (default: the environment's default_endpoint_type)",
+    )
+    restore.add_argument(
+        "--local-aws", action="store_true", help="the running local AWS instead of your credentials' account"
+    )
     return parser
 
 
@@ -164,7 +185,28 @@ def main(argv: list[str] | None = None, *, local_aws_state: LocalAwsState | None
         if args.timeout is not None and not args.wait:
             parser.error("batch-run: --timeout applies only with --wait")
         return _batch_run(args, local_aws_state)
+    if args.command == "restore":
+        return _restore(args, local_aws_state)
     return _invoke(args, local_aws_state)
+
+
+def _restore(args: argparse.Namespace, local_aws_state: LocalAwsState | None) -> int:
+    try:
+        config = load_environment_config(args.env)
+        kind = resolve_kind(config, args.endpoint_type, source=f"--endpoint-type (env {args.env})")
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    deploy = f"make {'deploy-local' if args.local_aws else 'deploy'} ENV={args.env} ENDPOINT_TYPE={kind}"
+    clients: AwsClients | None = None
+    try:
+        clients = _clients(args.local_aws, config.region, deploy, local_aws_state)
+        restored = restore_deleted_endpoint(clients, config, kind)
+    except (InvocationError, BotoCoreError, ClientError) as error:
+        print(f"error: {explain(error, clients=clients, deploy=deploy)}", file=sys.stderr)
+        return 1
+    print(restored or f"{config.endpoint_name(kind)} exists: nothing to restore")
+    return 0
 
 
 def _invoke(args: argparse.Namespace, local_aws_state: LocalAwsState | None) -> int:

@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from endpoint_configs import limits
-from endpoint_configs.common import InstanceType, S3PrefixUri, SageMakerName, SnsTopicArn, StrictModel
+from endpoint_configs.common import InstanceType, S3PrefixUri, SageMakerName, SnsTopicArn
+from endpoint_configs.monitoring import EndpointAlarms
 from endpoint_configs.scaling import CapacityScaling, check_autoscalable
 from endpoint_configs.workload import EndpointSettings
 
@@ -44,8 +45,9 @@ class AsyncAutoscaling(CapacityScaling):
     )
 
 
-class AsyncAlarms(StrictModel):
-    """Operational alarms on the queue, sent to the environment's alarm topic."""
+class AsyncAlarms(EndpointAlarms):
+    """The endpoint's error, latency and waste alarms, plus alarms on the queue, all sent to the
+    environment's alarm topic."""
 
     max_backlog_size: int = Field(default=100, ge=1, description="Queued requests. Default: 100.")
     max_oldest_request_age_seconds: int = Field(
@@ -98,7 +100,11 @@ class AsyncEndpoint(EndpointSettings):
         default=None, description="Notify errors here. Default: a topic created (KMS, TLS only)."
     )
     autoscaling: AsyncAutoscaling | None = Field(default=None, description="Default: none (fixed count).")
-    alarms: AsyncAlarms = Field(default_factory=AsyncAlarms)
+    alarms: AsyncAlarms = Field(
+        default_factory=AsyncAlarms,
+        description="Error, latency, waste and queue alarms; the deployment rolls back on the error "
+        "and latency ones. Default: 5xx above 0 a minute, p99 above 1000 ms, the queue defaults.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AsyncEndpoint:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Union
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from endpoint_configs import naming
 from endpoint_configs.async_inference import AsyncEndpoint
@@ -17,6 +17,7 @@ from endpoint_configs.batch import BatchTransform
 from endpoint_configs.common import ProjectName, RegionName, StrictModel
 from endpoint_configs.cost import BudgetConfig, TrafficProfile
 from endpoint_configs.model import ModelConfig
+from endpoint_configs.monitoring import IdleGuard
 from endpoint_configs.realtime import RealtimeEndpoint
 from endpoint_configs.serverless import ServerlessEndpoint
 from endpoint_configs.workload import EndpointSettings, WorkloadBlock
@@ -74,6 +75,14 @@ class StatefulConfig(StrictModel):
     )
 
 
+PRODUCTION_NAME = re.compile(r"(^|-)prod(uction)?($|-)")
+
+
+def is_production_name(environment: str) -> bool:
+    """Whether an environment's name marks it as production (prod, production, eu-prod, prod-2)."""
+    return bool(PRODUCTION_NAME.search(environment))
+
+
 class EnvironmentConfig(StrictModel):
     """One deployment environment (dev, staging, prod, qa, eu-prod ...): the model, the stateful
     resources, one block per workload kind it offers, and tags."""
@@ -109,6 +118,27 @@ class EnvironmentConfig(StrictModel):
         default=None,
         description="A monthly AWS Budgets budget on the environment's tags, with alerts. Default: none.",
     )
+    idle_guard: IdleGuard | None = Field(
+        default=None,
+        description="Report or delete an endpoint with no invocations for idle_hours. Default: none.",
+    )
+
+    @field_validator("idle_guard")
+    @classmethod
+    def _no_deletes_in_production(cls, guard: IdleGuard | None, info: ValidationInfo) -> IdleGuard | None:
+        name = str(info.data.get("environment", ""))
+        deletes = guard is not None and guard.action == "delete" and not guard.allow_delete_in_production
+        if deletes and is_production_name(name):
+            raise ValueError(
+                f"action 'delete' in production environment '{name}' would take its endpoint down "
+                "when traffic pauses; use action: notify, or set allow_delete_in_production: true"
+            )
+        return guard
+
+    @property
+    def is_production(self) -> bool:
+        """``prod``, ``production`` and names with them as a hyphenated part (``eu-prod``)."""
+        return is_production_name(self.environment)
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:

@@ -119,28 +119,40 @@ class RollingUpdate(StrictModel):
         return self
 
 
+RollbackAlarmName = Literal["errors", "latency"]
+ROLLBACK_ALARM_NAMES: tuple[RollbackAlarmName, ...] = ("errors", "latency")
+MOVED_TO_ALARMS = {
+    "max_5xx_errors_per_minute": "alarms.max_5xx_errors_per_minute",
+    "max_p90_model_latency_ms": "alarms.latency (statistic: p90, max_ms: ...)",
+    "evaluation_periods": "alarms.evaluation_minutes",
+}
+"""Keys of ``rollback_alarms`` that became the endpoint's own alarms, and where they went."""
+
+
 class RollbackAlarms(StrictModel):
-    """CloudWatch alarms that roll a deployment back: built-in 5xx and latency, plus your own.
+    """Which alarms roll a deployment back: the endpoint's own error and latency alarms (its
+    ``alarms:`` block; the same alarms, not copies), plus existing alarms by name. 1-10 in all."""
 
-    Both built-in alarms watch every variant of the endpoint (metric math over the variants).
-    Together with ``additional_alarm_names`` there must be 1-10 alarms.
-    """
-
-    max_5xx_errors_per_minute: int | None = Field(
-        default=0, ge=0, description="Alarm above this many 5xx per minute; null: off. Default: 0."
+    endpoint_alarms: list[RollbackAlarmName] = Field(
+        default_factory=lambda: list(ROLLBACK_ALARM_NAMES),
+        description="The endpoint's alarms that roll back: errors, latency. Default: both.",
     )
-    max_p90_model_latency_ms: float | None = Field(
-        default=1000, gt=0, description="Alarm above this p90 model latency; null: off. Default: 1000."
-    )
-    evaluation_periods: int = Field(default=2, ge=1, le=60, description="Minutes, 1-60. Default: 2.")
     additional_alarm_names: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
         default_factory=list, description="Existing alarms that also roll back. Default: none."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        if isinstance(data, dict):
+            moved = [f"{key} moved to {MOVED_TO_ALARMS[key]}" for key in data if key in MOVED_TO_ALARMS]
+            if moved:
+                raise ValueError("; ".join(moved) + " of the endpoint block")
+        return data
+
     @property
     def count(self) -> int:
-        built_in = [self.max_5xx_errors_per_minute, self.max_p90_model_latency_ms]
-        return sum(x is not None for x in built_in) + len(self.additional_alarm_names)
+        return len(set(self.endpoint_alarms)) + len(self.additional_alarm_names)
 
     @model_validator(mode="after")
     def _count(self) -> RollbackAlarms:

@@ -52,3 +52,8 @@ def compilation_job_prefix(project: str, environment: str, kind: str) -> str:
     prefix of the Neo compilation jobs of one workload stack, and of what its handler may touch."""
     room = COMPILATION_JOB_PREFIX_MAX_LENGTH - len(f"-{environment}-{kind}-neo")
     return f"{project[:room].rstrip('-')}-{environment}-{kind}-neo"
+
+
+ENDPOINT_CONFIG_OUTPUT = "EndpointConfigName"
+"""The output every endpoint stack publishes with its endpoint config's name (what restores an
+endpoint the idle guard deleted)."""

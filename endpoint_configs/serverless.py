@@ -113,6 +113,11 @@ class ServerlessEndpoint(EndpointSettings):
                     f"provisioned_concurrency_scaling.max_capacity {scaling.max_capacity} > max_concurrency "
                     f"{self.max_concurrency}; provisioned concurrency cannot exceed max_concurrency"
                 )
+        if self.alarms.waste is not None:
+            raise ValueError(
+                "alarms.waste watches idle instances; serverless bills per request and has none "
+                "(remove alarms.waste)"
+            )
         if self.deployment is not None and self.deployment.rolling is not None:
             # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html
             raise ValueError("rolling updates do not support serverless endpoints; allowed: blue_green")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import typing
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from endpoint_configs.common import SageMakerName, StrictModel
 from endpoint_configs.errors import Problem
 from endpoint_configs.guardrails import DeploymentGuardrails
+from endpoint_configs.monitoring import EndpointAlarms
 
 
 class WorkloadBlock(StrictModel):
@@ -72,3 +73,25 @@ class EndpointSettings(WorkloadBlock):
         description="Update guardrails (serverless: blue/green only). Default: the service's "
         "blue/green, all at once, no alarms.",
     )
+    alarms: EndpointAlarms = Field(
+        default_factory=EndpointAlarms,
+        description="Error, latency and waste alarms to the alarm topic; the deployment rolls back "
+        "on the error and latency ones. Default: 5xx above 0 a minute, p99 above 1000 ms.",
+    )
+
+    @model_validator(mode="after")
+    def _rollback_alarms_exist(self) -> EndpointSettings:
+        if self.deployment is None:
+            return self
+        switched_off = {
+            "errors": ("max_5xx_errors_per_minute", self.alarms.max_5xx_errors_per_minute),
+            "latency": ("latency", self.alarms.latency),
+        }
+        for name in self.deployment.rollback_alarms.endpoint_alarms:
+            field, value = switched_off[name]
+            if value is None:
+                raise ValueError(
+                    f"deployment.rollback_alarms.endpoint_alarms lists {name!r} but alarms.{field} "
+                    f"is null (off); set alarms.{field} or leave {name!r} out"
+                )
+        return self

@@ -31,6 +31,8 @@ from rich.table import Table
 from cost_advisor.guard import check_deployed_cost, served_model
 from endpoint_client import AwsClients, InvocationError, NotDeployedError, invoke_workload
 from endpoint_client.batch import batch_locations, start_batch_run, wait_for_batch_run
+from endpoint_client.errors import StackOutputMissingError
+from endpoint_client.restore import restore_deleted_endpoint
 from endpoint_client.stack_outputs import deployed_stack
 from endpoint_configs import EnvironmentConfig, load_environment_config, resolve_endpoint_type
 from endpoint_configs.naming import STATEFUL_PURPOSE
@@ -77,6 +79,7 @@ def deploy(env: str, endpoint_type: str) -> None:
     except ClientError:
         _cdk(["bootstrap", f"aws://{ACCOUNT_ID}/{region}"], state)
     flags = ["-c", f"env={env}", "-c", f"endpoint_type={chosen}", "-c", "local_aws=true"]
+    _restore_before_update(clients, config, chosen)
     try:
         _cdk(["deploy", "--all", "--method=direct", "--require-approval", "never", *flags], state)
     finally:
@@ -92,6 +95,19 @@ def deploy(env: str, endpoint_type: str) -> None:
         print_summary(compiled + summary_rows(clients, endpoint_name), console)
         console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
     console.print(_cost_line(config, chosen), highlight=False, markup=False)
+
+
+def _restore_before_update(clients: AwsClients, config: EnvironmentConfig, kind: str) -> None:
+    """An endpoint the idle guard deleted comes back before the deploy, whose update would
+    otherwise fail on the missing endpoint."""
+    if WORKLOAD_KINDS[kind].invocation is Invocation.JOB:
+        return
+    try:
+        restored = restore_deleted_endpoint(clients, config, kind)
+    except (NotDeployedError, StackOutputMissingError):
+        return  # first deploy, or a stack from before the output: the deploy creates what is missing
+    if restored is not None:
+        console.print(restored, highlight=False, markup=False)
 
 
 def _cost_line(config: EnvironmentConfig, kind: str) -> str:

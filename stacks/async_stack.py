@@ -12,6 +12,7 @@ from constructs import Construct
 
 from endpoint_configs import AsyncEndpoint
 from endpoint_configs.naming import ASYNC_DEFAULT_PREFIXES
+from sagemaker_constructs.dashboard import AsyncQueueSection, InstanceSection
 from sagemaker_constructs.queue_alarms import AsyncQueueAlarms
 from sagemaker_constructs.scaling import AsyncScaleToZero
 from stacks import props
@@ -27,6 +28,8 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
     Exposes ``endpoint``, ``paths``, ``success_topic``, ``error_topic``, ``scaling`` (or None) and
     ``queue_alarms`` besides the base's attributes.
     """
+
+    IDLE_INSTANCES_BILL = False  # scales to zero: an hour without requests has no instances
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -99,6 +102,11 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
             endpoint_name=self.endpoint_name,
             alarm_topic=store.alarm_topic,
             thresholds=props.queue_thresholds(block.alarms),
+        )
+        self.add_dashboard(
+            InstanceSection(self.endpoint_name, [block.variant_name]),
+            AsyncQueueSection(self.endpoint_name),
+            alarms=self.queue_alarms.alarms,
         )
         self.publish_locations("Async", configured, ASYNC_DEFAULT_PREFIXES)
         cdk.CfnOutput(

@@ -23,6 +23,7 @@ from constructs import Construct
 from endpoint_configs import BatchTransform
 from endpoint_configs.naming import BATCH_DEFAULT_PREFIXES
 from sagemaker_constructs.compliance import acknowledge, rendered_for_nag
+from sagemaker_constructs.dashboard import WorkloadDashboard
 from sagemaker_constructs.execution_role import ModelLogs
 from stacks import props
 from stacks.workload_stack import S3Location, WorkloadStack
@@ -45,7 +46,7 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
     create, describe and stop only jobs with its prefix. Failed executions raise an alarm on the
     environment's topic.
     Exposes ``state_machine``, ``notifications``, ``paths``, ``job_prefix``, ``new_input`` (the
-    queue, or None) and ``failed_executions`` besides the base's attributes.
+    queue, or None), ``failed_executions`` and ``dashboard`` besides the base's attributes.
     """
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
@@ -82,6 +83,14 @@ class BatchTransformStack(WorkloadStack[BatchTransform]):
                 "NewObjectsCheck", f"rate({minutes} minute{'s' if minutes > 1 else ''})", "UTC", NEW_OBJECTS
             )
 
+        self.dashboard = WorkloadDashboard.batch(
+            self,
+            "Dashboard",
+            dashboard_name=self.stack_name,
+            state_machine=self.state_machine,
+            job_name_prefix=self.job_prefix,
+            alarms=[self.failed_executions],
+        )
         cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "JobNamePrefix", value=self.job_prefix)
         self.publish_locations("Batch", configured, BATCH_DEFAULT_PREFIXES)

@@ -15,11 +15,20 @@ from endpoint_configs.async_inference import AsyncAlarms, AsyncEndpoint
 from endpoint_configs.compilation import ModelCompilation
 from endpoint_configs.guardrails import DeploymentGuardrails
 from endpoint_configs.model import VpcConfig
+from endpoint_configs.monitoring import EndpointAlarms
 from endpoint_configs.realtime import DataCapture, InstanceVariant
 from endpoint_configs.scaling import CapacityScaling
 from endpoint_configs.serverless import ServerlessEndpoint
 from model_packaging import neo as neo_input
-from sagemaker_constructs import compilation, endpoint, guardrails, model, queue_alarms, scaling
+from sagemaker_constructs import (
+    compilation,
+    endpoint,
+    endpoint_alarms,
+    guardrails,
+    model,
+    queue_alarms,
+    scaling,
+)
 
 ProductionVariant = sagemaker.CfnEndpointConfig.ProductionVariantProperty
 
@@ -47,14 +56,28 @@ def guarded_deployment(config: DeploymentGuardrails | None) -> guardrails.Guarde
             rollback_maximum_batch_percent=config.rolling.rollback_maximum_batch_percent,
             maximum_execution_timeout_seconds=config.rolling.maximum_execution_timeout_seconds,
         )
-    alarms = config.rollback_alarms
     return guardrails.GuardedDeployment(
-        policy=policy,
-        rollback=guardrails.RollbackTriggers(
-            max_5xx_errors_per_minute=alarms.max_5xx_errors_per_minute,
-            max_p90_model_latency_ms=alarms.max_p90_model_latency_ms,
-            evaluation_periods=alarms.evaluation_periods,
-            additional_alarm_names=tuple(alarms.additional_alarm_names),
+        policy=policy, additional_alarm_names=tuple(config.rollback_alarms.additional_alarm_names)
+    )
+
+
+def alarm_thresholds(config: EndpointAlarms) -> endpoint_alarms.AlarmThresholds:
+    latency, waste = config.latency, config.waste
+    return endpoint_alarms.AlarmThresholds(
+        max_5xx_errors_per_minute=config.max_5xx_errors_per_minute,
+        latency=(
+            None
+            if latency is None
+            else endpoint_alarms.LatencyThreshold(max_ms=latency.max_ms, statistic=latency.statistic)
+        ),
+        evaluation_minutes=config.evaluation_minutes,
+        waste=(
+            None
+            if waste is None
+            else endpoint_alarms.WasteThreshold(
+                min_invocations_per_instance_per_hour=waste.min_invocations_per_instance_per_hour,
+                hours=waste.hours,
+            )
         ),
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 from constructs import Construct
 
 from endpoint_configs import RealtimeEndpoint
+from sagemaker_constructs.dashboard import InstanceSection
 from sagemaker_constructs.scaling import INSTANCE_COUNT, VariantScaling
 from stacks import props
 from stacks.workload_stack import EndpointStack
@@ -48,3 +49,4 @@ class RealtimeInferenceStack(EndpointStack[RealtimeEndpoint]):
             for variant in block.variants
             if variant.autoscaling is not None
         }
+        self.add_dashboard(InstanceSection(self.endpoint_name, [v.name for v in block.variants]))

@@ -7,6 +7,7 @@ from typing import Any
 from constructs import Construct
 
 from endpoint_configs import ServerlessEndpoint
+from sagemaker_constructs.dashboard import ServerlessSection
 from sagemaker_constructs.scaling import PROVISIONED_CONCURRENCY, VariantScaling
 from stacks import props
 from stacks.workload_stack import EndpointStack
@@ -18,11 +19,20 @@ class ServerlessInferenceStack(EndpointStack[ServerlessEndpoint]):
     scalable target. Exposes ``endpoint`` and ``autoscaling`` (or None) besides the base's.
     """
 
+    IDLE_INSTANCES_BILL = False  # billed per request
+
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         block = self.block
         (image_type,) = block.image_instance_types()
         self.endpoint = self.add_endpoint([props.serverless_variant(block, self.model_name_for(image_type))])
+        self.add_dashboard(
+            ServerlessSection(
+                self.endpoint_name,
+                self.endpoint.variant_names,
+                provisioned_concurrency=block.provisioned_concurrency is not None,
+            )
+        )
         scaling = block.provisioned_concurrency_scaling
         self.autoscaling = (
             VariantScaling(

@@ -10,15 +10,19 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock
 from endpoint_configs.images import image_uri
-from endpoint_configs.naming import compilation_job_prefix
+from endpoint_configs.naming import ENDPOINT_CONFIG_OUTPUT, compilation_job_prefix
 from model_packaging.wheels import container_environment
 from sagemaker_constructs.compilation import NeoCompilation
+from sagemaker_constructs.dashboard import DashboardSection, InvocationSection, WorkloadDashboard
 from sagemaker_constructs.endpoint import InferenceEndpoint, ProductionVariant
+from sagemaker_constructs.endpoint_alarms import EndpointAlarms
 from sagemaker_constructs.execution_role import ModelLogs
+from sagemaker_constructs.idle_guard import EndpointIdleGuard
 from sagemaker_constructs.model import ServedModel
 from sagemaker_constructs.model_data import ArtifactLocation
 from sagemaker_constructs.storage import ImportedModelStore
@@ -155,8 +159,14 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
 class EndpointStack(WorkloadStack[EndpointBlock]):
     """Base of the endpoint workload stacks (real-time, serverless, asynchronous): the model's logs
     go to the endpoint's log group, and the stack outputs ``EndpointName``. Subclasses call
-    ``add_endpoint`` with their production variants. Exposes ``endpoint_name`` besides the base's.
+    ``add_endpoint`` with their production variants, then ``add_dashboard`` with their kind's
+    dashboard sections. Exposes ``endpoint_name`` and, after those, ``alarms``, ``idle_guard`` (or
+    None) and ``dashboard`` besides the base's.
     """
+
+    IDLE_INSTANCES_BILL = True
+    """Whether an hour without requests still bills instances (the waste alarm counts it as idle);
+    False for kinds that scale to zero or bill per request."""
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -175,7 +185,26 @@ class EndpointStack(WorkloadStack[EndpointBlock]):
     ) -> InferenceEndpoint:
         """The endpoint for ``production_variants``, with the block's guardrails and the storage
         key unless AWS rejects one for its instance types; ``options`` go to ``InferenceEndpoint``
-        (data capture, async inference). The execution role may read the rollback alarms."""
+        (data capture, async inference). The endpoint's alarms (``self.alarms``) go to the alarm
+        topic; the deployment rolls back on those its ``rollback_alarms.endpoint_alarms`` names, which the
+        execution role may read."""
+        self.production_variants = list(production_variants)
+        variant_names = [v.variant_name for v in production_variants]
+        self.alarms = EndpointAlarms(
+            self,
+            "Alarms",
+            endpoint_name=self.endpoint_name,
+            variant_names=variant_names,
+            thresholds=props.alarm_thresholds(self.block.alarms),
+            alarm_topic=self.store.alarm_topic,
+            idle_instances_bill=self.IDLE_INSTANCES_BILL,
+            advice_command=f"make advise ENV={self.config.environment}",
+        )
+        deployment = self.block.deployment
+        by_name = {"errors": self.alarms.errors, "latency": self.alarms.latency}
+        rollback = (
+            [] if deployment is None else [by_name[n] for n in deployment.rollback_alarms.endpoint_alarms]
+        )
         endpoint = InferenceEndpoint(
             self,
             "Endpoint",
@@ -183,9 +212,59 @@ class EndpointStack(WorkloadStack[EndpointBlock]):
             production_variants=production_variants,
             key=self.store.key,
             key_rejected_because=props.storage_key_rejection(self.block.instance_types()),
-            deployment=props.guarded_deployment(self.block.deployment),
-            alarm_topic=self.store.alarm_topic,
+            deployment=props.guarded_deployment(deployment),
+            rollback_alarms=[alarm for alarm in rollback if alarm is not None],
             **options,
         )
         self.served.execution_role.grant_describe_alarms(endpoint.rollback_alarms)
+        cdk.CfnOutput(
+            self,
+            ENDPOINT_CONFIG_OUTPUT,
+            value=endpoint.endpoint_config.attr_endpoint_config_name,
+            description="What the endpoint runs; brings it back if deleted (make restore)",
+        )
+        self.idle_guard = self._idle_guard(endpoint)
         return endpoint
+
+    def _idle_guard(self, endpoint: InferenceEndpoint) -> EndpointIdleGuard | None:
+        guard = self.config.idle_guard
+        if guard is None:
+            return None
+        idle = EndpointIdleGuard(
+            self,
+            "IdleGuard",
+            endpoint_name=self.endpoint_name,
+            variant_names=endpoint.variant_names,
+            endpoint_config_name=endpoint.endpoint_config.attr_endpoint_config_name,
+            idle_hours=guard.idle_hours,
+            delete=guard.action == "delete",
+            alarm_topic=self.store.alarm_topic,
+            key=self.store.key,
+        )
+        if idle.function is not None:
+            cdk.CfnOutput(
+                self,
+                "RestoreEndpointCommand",
+                value=idle.restore_command,
+                description=f"The idle guard deletes the endpoint after {guard.idle_hours} h without "
+                "invocations (its config and model stay); this brings it back as it was",
+            )
+        return idle
+
+    def add_dashboard(
+        self, *sections: DashboardSection, alarms: Sequence[cloudwatch.IAlarm] = ()
+    ) -> WorkloadDashboard:
+        """The stack's dashboard: the endpoint's alarms, the idle guard's and ``alarms`` on top, then
+        invocations, latency and errors, then ``sections`` (the kind's own widgets)."""
+        watched = [*self.alarms.alarms, *alarms]
+        if self.idle_guard is not None:
+            watched.append(self.idle_guard.alarm)
+        variants = [v.variant_name for v in self.production_variants]
+        self.dashboard = WorkloadDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=self.stack_name,
+            sections=[InvocationSection(self.endpoint_name, variants), *sections],
+            alarms=watched,
+        )
+        return self.dashboard

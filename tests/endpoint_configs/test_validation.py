@@ -274,10 +274,41 @@ CASES = [
     ),
     _case(
         "endpoints[0].deployment.rollback_alarms",
-        {"max_5xx_errors_per_minute": None, "max_p90_model_latency_ms": None},
+        {"endpoint_alarms": []},
         "endpoints[0].deployment.rollback_alarms",
         "0 rollback alarms; allowed: 1-10",
     ),
+    _case(
+        "endpoints[0].deployment.rollback_alarms",
+        {"max_p90_model_latency_ms": 300},
+        "endpoints[0].deployment.rollback_alarms",
+        "max_p90_model_latency_ms moved to alarms.latency (statistic: p90, max_ms: ...)",
+    ),
+    _case(
+        "endpoints[0].alarms.max_5xx_errors_per_minute",
+        None,
+        "endpoints[0]",
+        "endpoint_alarms lists 'errors' but alarms.max_5xx_errors_per_minute is null",
+    ),
+    _case(
+        "endpoints[0].alarms.latency",
+        {"statistic": "p100.5", "max_ms": 300},
+        "endpoints[0].alarms.latency.statistic",
+        "'p100.5' is not a percentile CloudWatch accepts",
+    ),
+    _case(
+        "endpoints[0].alarms.waste",
+        {"min_invocations_per_instance_per_hour": 100, "hours": 200},
+        "endpoints[0].alarms.waste.hours",
+        "less than or equal to 168",
+    ),
+    _case(
+        f"{SL}.alarms",
+        {"waste": {"min_invocations_per_instance_per_hour": 1}},
+        SL,
+        "serverless bills per request",
+    ),
+    _case("idle_guard", {"idle_hours": 0}, "idle_guard.idle_hours", "greater than or equal to 1"),
     _case(
         "endpoints[0].deployment.rollback_alarms",
         {"additional_alarm_names": [f"team-alarm-{i}" for i in range(9)]},
@@ -362,11 +393,9 @@ CASES = [
         "endpoints[0].colour",
         "blue",
         "endpoints[0].colour",
-        "allowed keys: type, network_isolation, endpoint_name",
+        "allowed keys: type, network_isolation, endpoint_name, deployment, alarms",
     ),
-    _case(
-        f"{SL}.colour", "blue", f"{SL}.colour", "deployment, variant_name, memory_size_mb, max_concurrency,"
-    ),
+    _case(f"{SL}.colour", "blue", f"{SL}.colour", "alarms, variant_name, memory_size_mb, max_concurrency,"),
     _case(f"{AS}.colour", "blue", f"{AS}.colour", "variant_name, instance_type, initial_instance_count,"),
     # environment level
     _case("colour", "blue", "colour", "unknown key; allowed keys: project, environment"),
@@ -405,7 +434,7 @@ CASES = [
         "unknown endpoint type; allowed: 'realtime'",
     ),
     _case("endpoints", [BASE["endpoints"][0]] * 2, "", "one block per endpoint type; repeated: realtime"),
-    _case("environment", "prod", "environment", "must match the file name 'dev'"),
+    _case("environment", "qa", "environment", "must match the file name 'dev'"),
 ]
 
 
@@ -577,6 +606,7 @@ def test_async_schedules_may_scale_to_zero() -> None:
 
 def test_environment_names_are_free_and_match_the_file(tmp_path: Path) -> None:
     data = {**copy.deepcopy(BASE), "environment": "eu-prod"}
+    del data["idle_guard"]  # dev's deletes; a production name may not without an override
     (tmp_path / "eu-prod.yaml").write_text(yaml.safe_dump(data))
     assert available_environments(tmp_path) == ["eu-prod"]
     assert (
@@ -643,3 +673,23 @@ def test_only_async_endpoints_may_scale_to_zero() -> None:
     scaling = block_of(config, AsyncEndpoint).autoscaling
     assert scaling is not None
     assert scaling.min_capacity == 0
+
+
+@pytest.mark.parametrize("environment", ["prod", "production", "eu-prod", "prod-2"])
+def test_idle_guard_refuses_to_delete_in_production_unless_allowed(environment: str) -> None:
+    # GIVEN a production environment whose idle guard would delete its endpoint
+    data = copy.deepcopy(BASE)
+    data["environment"] = environment
+    data["idle_guard"] = {"idle_hours": 12, "action": "delete"}
+    # WHEN parsed, THEN one problem at idle_guard names the environment and the way out
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_dump(data), source=f"{environment}.yaml", expected_env=environment)
+    (problem,) = caught.value.problems
+    assert problem.path == "idle_guard"
+    assert f"action 'delete' in production environment '{environment}'" in problem.message
+    assert "allow_delete_in_production: true" in problem.message
+    # AND an explicit override, or a name that is not production, is accepted
+    data["idle_guard"]["allow_delete_in_production"] = True
+    assert parse_config(yaml.safe_dump(data), source="x.yaml", expected_env=environment).idle_guard
+    data.update(environment="products", idle_guard={"idle_hours": 12, "action": "delete"})
+    assert parse_config(yaml.safe_dump(data), source="x.yaml", expected_env="products").idle_guard

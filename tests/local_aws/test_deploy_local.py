@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_aws.state import ARTIFACTS, STATE_DIR, read_state
+from sagemaker_constructs.idle_guard_handler.index import handler as idle_guard_handler
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -93,10 +94,28 @@ def test_a_request_the_handler_rejects_is_sagemakers_model_error(local_aws: int)
     assert "Received client error (400) from primary" in response["Error"]["Message"]
 
 
-def test_second_deploy_reports_no_changes(local_aws: int) -> None:
+def test_second_deploy_reports_no_changes_and_brings_back_what_the_idle_guard_deleted(
+    local_aws: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN dev's idle guard (action: delete) has fired: its handler deletes the endpoint
+    endpoint = "minilm-embeddings-dev-realtime"
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{local_aws}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ENDPOINT_NAME": endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    fired = {"alarmData": {"state": {"value": "ALARM"}}}
+    assert idle_guard_handler(fired, None)["action"] == "deleted"
+    # WHEN deploy-local runs again
     again = _local_aws("deploy", "--env", "dev")
     assert again.returncode == 0, again.stderr[-3000:]
     output = again.stdout + again.stderr
+    # THEN the endpoint is back from its kept config, and it answers
+    assert f"{endpoint} was deleted (the idle guard?); restoring it from endpoint config" in output
+    assert f"{endpoint} answered: 1 embedding(s) of 384 dimensions" in output
     assert "minilm-embeddings-dev-stateful (no changes)" in output
     assert "minilm-embeddings-dev-realtime (no changes)" in output
 

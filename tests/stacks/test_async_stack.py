@@ -3,6 +3,7 @@ scale-to-zero chain (min 0, backlog metric, HasBacklogWithoutCapacity alarm -> s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -176,3 +177,24 @@ def test_outputs_tell_clients_where_to_put_requests_and_which_timeout(prod: Synt
     template.has_output("OutputPrefix", {"Value": "async/output/"})
     template.has_output("FailurePrefix", {"Value": "async/failure/"})
     template.has_output("InvocationTimeoutSeconds", {"Value": "1800"})
+
+
+def _dashboard_text(env: SynthesizedEnvironment) -> str:
+    body = _only(env, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in body["Fn::Join"][1])
+
+
+def test_dashboard_shows_the_queue_and_its_alarms(prod: SynthesizedEnvironment) -> None:
+    text = _dashboard_text(prod)
+    for metric in ("ApproximateBacklogSize", "ApproximateAgeOfOldestRequest", "HasBacklogWithoutCapacity"):
+        assert metric in text
+    for alarm in ("QueueAlarmsBacklogSize", "QueueAlarmsOldestRequestAge", "AlarmsErrors"):
+        assert _id(prod, "AWS::CloudWatch::Alarm", alarm) in text
+
+
+def test_endpoint_alarms_are_errors_and_latency_when_no_waste_threshold_is_set(
+    prod: SynthesizedEnvironment,
+) -> None:
+    # prod's async block sets no waste alarm: errors and latency, besides the queue's three
+    alarms = [k for k in _all(prod, "AWS::CloudWatch::Alarm") if k.startswith("Alarms")]
+    assert len(alarms) == 2

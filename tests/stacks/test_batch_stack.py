@@ -206,3 +206,15 @@ def test_outputs_tell_operators_where_to_put_input_and_what_to_start(dev: Synthe
     assert outputs["OutputPrefix"]["Value"] == "batch/output/"
     assert outputs["JobNamePrefix"]["Value"] == PREFIX
     assert "StateMachineArn" in outputs
+
+
+def _dashboard_text(env: SynthesizedEnvironment) -> str:
+    body = _only(env, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in body["Fn::Join"][1])
+
+
+def test_dashboard_shows_the_runs_and_the_failure_alarm(dev: SynthesizedEnvironment) -> None:
+    text = _dashboard_text(dev)
+    assert "ExecutionsFailed" in text
+    assert "/aws/sagemaker/TransformJobs" in text
+    assert "FailedExecutions" in text

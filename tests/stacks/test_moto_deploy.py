@@ -4,6 +4,7 @@ policies, schedules, alarms."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,19 +157,20 @@ def _check_instance_scaling(deployed: Deployed) -> None:
             }
 
 
-def test_rollback_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) -> None:
+def test_endpoint_alarms_exist_and_notify_the_alarm_topic(deployed: Deployed) -> None:
     config = load_environment_config(deployed.env)
     every_alarm = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    alarms = [a for a in every_alarm if "Rollback" in a["AlarmName"]]
+    alarms = [a for a in every_alarm if re.search(r"-Alarms(Errors|Latency|Waste)", a["AlarmName"])]
     topic = _outputs(deployed.stacks["stateful"])[f"{config.stack_name('stateful')}-alarm-topic-arn"]
-    rollback = endpoint_block(config, deployed.endpoint_type).deployment
-    assert len(alarms) == (rollback.rollback_alarms.count if rollback else 0)
+    thresholds = endpoint_block(config, deployed.endpoint_type).alarms
+    expected = [thresholds.max_5xx_errors_per_minute, thresholds.latency, thresholds.waste]
+    assert len(alarms) == sum(t is not None for t in expected)
     for alarm in alarms:
         assert alarm["AlarmActions"] == [topic]
         metric_names = {
             m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m
         }
-        assert metric_names in ({"Invocation5XXErrors"}, {"ModelLatency"})
+        assert metric_names in ({"Invocation5XXErrors"}, {"ModelLatency"}, {"InvocationsPerInstance"})
         dimensions = [m["MetricStat"]["Metric"]["Dimensions"] for m in alarm["Metrics"] if "MetricStat" in m]
         endpoint_name = config.endpoint_name(deployed.endpoint_type)
         assert all({"Name": "EndpointName", "Value": endpoint_name} in d for d in dimensions)

@@ -49,7 +49,7 @@ endpoints:
         rollback_maximum_batch_percent: 100
         maximum_execution_timeout_seconds: 1800
       rollback_alarms:
-        max_p90_model_latency_ms: null
+        endpoint_alarms: [errors]
         additional_alarm_names: [team-slo-burn]
 """
 
@@ -134,7 +134,8 @@ def test_rolling_update_with_own_and_built_in_rollback_alarms(template: dict[str
     names = deployment["AutoRollbackConfiguration"]["Alarms"]
     assert len(names) == 2
     assert names[1] == {"AlarmName": "team-slo-burn"}
-    assert len(_of_type(template, "AWS::CloudWatch::Alarm")) == 1  # latency alarm switched off
+    # the errors alarm rolls back; the latency alarm (default p99 above 1000 ms) only notifies
+    assert len(_of_type(template, "AWS::CloudWatch::Alarm")) == 2
 
 
 def test_variant_without_autoscaling_has_no_scalable_target(template: dict[str, Any]) -> None:

@@ -31,6 +31,13 @@ def _logical_id(env: SynthesizedEnvironment, type_name: str, prefix: str) -> str
     return next(k for k in _all(env, type_name) if k.startswith(prefix))
 
 
+def _alarm(env: SynthesizedEnvironment, prefix: str) -> dict[str, Any]:
+    properties: dict[str, Any] = _all(env, "AWS::CloudWatch::Alarm")[
+        _logical_id(env, "AWS::CloudWatch::Alarm", prefix)
+    ]["Properties"]
+    return properties
+
+
 def _statements(env: SynthesizedEnvironment) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
     for policy in _all(env, "AWS::IAM::ManagedPolicy").values():
@@ -238,8 +245,8 @@ def test_prod_deploys_linearly(prod: SynthesizedEnvironment) -> None:
 def test_rollback_uses_the_stacks_own_alarms(prod: SynthesizedEnvironment) -> None:
     alarms = _deployment(prod)["AutoRollbackConfiguration"]["Alarms"]
     assert alarms == [
-        {"AlarmName": {"Ref": _logical_id(prod, "AWS::CloudWatch::Alarm", "EndpointRollback5xx")}},
-        {"AlarmName": {"Ref": _logical_id(prod, "AWS::CloudWatch::Alarm", "EndpointRollbackLatency")}},
+        {"AlarmName": {"Ref": _logical_id(prod, "AWS::CloudWatch::Alarm", "AlarmsErrors")}},
+        {"AlarmName": {"Ref": _logical_id(prod, "AWS::CloudWatch::Alarm", "AlarmsLatency")}},
     ]
 
 
@@ -293,6 +300,78 @@ def test_latency_alarm_watches_the_worst_variant_p90_in_microseconds(prod: Synth
             "ComparisonOperator": "GreaterThanThreshold",
         },
     )
+
+
+def test_prod_waste_alarm_wants_a_request_a_second_per_instance_over_six_hours(
+    prod: SynthesizedEnvironment,
+) -> None:
+    properties = _alarm(prod, "AlarmsWaste")
+    assert properties["Metrics"][0]["Expression"] == "MAX([FILL(w0, 0), FILL(w1, 0)])"
+    assert (properties["Threshold"], properties["EvaluationPeriods"]) == (3600, 6)
+    assert properties["ComparisonOperator"] == "LessThanThreshold"
+    assert "make advise ENV=prod" in properties["AlarmDescription"]
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+def _dashboard_text(env: SynthesizedEnvironment) -> str:
+    body = _only(env, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in body["Fn::Join"][1])
+
+
+def test_one_dashboard_named_after_the_stack_with_its_alarms_and_instances(
+    prod: SynthesizedEnvironment,
+) -> None:
+    dashboard = _only(prod, "AWS::CloudWatch::Dashboard")["Properties"]
+    assert dashboard["DashboardName"] == "minilm-embeddings-prod-realtime"
+    text = _dashboard_text(prod)
+    for alarm in ("AlarmsErrors", "AlarmsLatency", "AlarmsWaste", "IdleGuardAlarm"):
+        assert _logical_id(prod, "AWS::CloudWatch::Alarm", alarm) in text
+    for metric in (
+        "ModelLatency",
+        "OverheadLatency",
+        "Invocation4XXErrors",
+        "CPUUtilization",
+        "GPUUtilization",
+    ):
+        assert metric in text
+    assert "ModelSetupTime" not in text
+
+
+def test_dev_idle_guard_deletes_the_idle_endpoint_after_a_day_and_says_how_to_restore(
+    dev: SynthesizedEnvironment,
+) -> None:
+    alarm = _all(dev, "AWS::CloudWatch::Alarm")[_logical_id(dev, "AWS::CloudWatch::Alarm", "IdleGuardAlarm")]
+    assert alarm["Properties"]["EvaluationPeriods"] == 24
+    assert alarm["Properties"]["TreatMissingData"] == "breaching"
+    (function,) = [
+        f
+        for f in _all(dev, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "index.handler"
+    ]
+    assert function["Properties"]["Environment"]["Variables"] == {
+        "ENDPOINT_NAME": ENDPOINT["dev"],
+        "ALARM_NAME": f"{ENDPOINT['dev']}-idle-guard",
+    }
+    outputs = dev.template("realtime").find_outputs("RestoreEndpointCommand")
+    (restore,) = outputs.values()
+    assert "aws sagemaker create-endpoint --endpoint-name minilm-embeddings-dev-realtime" in json.dumps(
+        restore["Value"]
+    )
+    assert dev.template("realtime").find_outputs("EndpointConfigName")
+
+
+def test_prod_idle_guard_only_notifies(prod: SynthesizedEnvironment) -> None:
+    alarm = _all(prod, "AWS::CloudWatch::Alarm")[
+        _logical_id(prod, "AWS::CloudWatch::Alarm", "IdleGuardAlarm")
+    ]
+    assert alarm["Properties"]["EvaluationPeriods"] == 12
+    assert alarm["Properties"]["AlarmActions"] == [
+        {"Fn::ImportValue": "minilm-embeddings-prod-stateful-alarm-topic-arn"}
+    ]
+    assert not _all(prod, "AWS::Lambda::Function")
+    assert not prod.template("realtime").find_outputs("RestoreEndpointCommand")
 
 
 # --- autoscaling ---------------------------------------------------------------------------------
@@ -452,8 +531,8 @@ def test_only_unscopable_actions_use_a_wildcard_resource(prod: SynthesizedEnviro
 def test_role_may_describe_only_its_rollback_alarms(prod: SynthesizedEnvironment) -> None:
     describe = next(s for s in _statements(prod) if s["Action"] == "cloudwatch:DescribeAlarms")
     assert describe["Resource"] == [
-        {"Fn::GetAtt": [_logical_id(prod, "AWS::CloudWatch::Alarm", "EndpointRollback5xx"), "Arn"]},
-        {"Fn::GetAtt": [_logical_id(prod, "AWS::CloudWatch::Alarm", "EndpointRollbackLatency"), "Arn"]},
+        {"Fn::GetAtt": [_logical_id(prod, "AWS::CloudWatch::Alarm", "AlarmsErrors"), "Arn"]},
+        {"Fn::GetAtt": [_logical_id(prod, "AWS::CloudWatch::Alarm", "AlarmsLatency"), "Arn"]},
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -120,7 +121,7 @@ def test_blue_green_canary_with_rollback_alarms(staging: SynthesizedEnvironment)
         "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20},
         "WaitIntervalInSeconds": 300,
     }
-    alarms = _all(staging, "AWS::CloudWatch::Alarm")
+    alarms = {k: v for k, v in _all(staging, "AWS::CloudWatch::Alarm").items() if k.startswith("Alarms")}
     assert deployment["AutoRollbackConfiguration"]["Alarms"] == [{"AlarmName": {"Ref": a}} for a in alarms]
     dimensions = [
         metric["MetricStat"]["Metric"]["Dimensions"]
@@ -139,7 +140,7 @@ def test_blue_green_canary_with_rollback_alarms(staging: SynthesizedEnvironment)
 
 
 def test_role_has_no_data_capture_grant(staging: SynthesizedEnvironment) -> None:
-    policies = _all(staging, "AWS::IAM::ManagedPolicy")
+    policies = {k: v for k, v in _all(staging, "AWS::IAM::ManagedPolicy").items() if k.startswith("Served")}
     assert len(policies) == 1
     actions = {
         action
@@ -148,3 +149,18 @@ def test_role_has_no_data_capture_grant(staging: SynthesizedEnvironment) -> None
     }
     assert "s3:PutObject" not in actions
     assert "cloudwatch:DescribeAlarms" in actions
+
+
+def _dashboard_text(env: SynthesizedEnvironment) -> str:
+    body = _only(env, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in body["Fn::Join"][1])
+
+
+def test_dashboard_shows_cold_starts_and_provisioned_concurrency_not_instances(
+    staging: SynthesizedEnvironment,
+) -> None:
+    text = _dashboard_text(staging)
+    for metric in ("ModelSetupTime", "ServerlessProvisionedConcurrencyUtilization", "ModelLatency"):
+        assert metric in text
+    assert "CPUUtilization" not in text
+    assert "IdleGuardAlarm" in text  # staging's idle guard deletes after 48 h
