@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cost_advisor.advice import Advice, advise, estimate_deployed
+from cost_advisor.llm_memory import LlmSizingError
 from cost_advisor.model_size import BYTES_PER_DTYPE, ModelSize, ModelSizeError
 from cost_advisor.options import AdvisorError, Catalog, default_catalog
 from endpoint_configs import CONFIG_DIR, ConfigError, EnvironmentConfig, Problem, load_environment_config
@@ -52,6 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     advise_cmd.add_argument("--manifest", type=Path, help="artifact manifest (*.manifest.json)")
     advise_cmd.add_argument("--parameters", type=float, help="parameter count, e.g. 7e9")
     advise_cmd.add_argument("--dtype", choices=sorted(BYTES_PER_DTYPE), help="weights' dtype")
+    llm = advise_cmd.add_argument_group(
+        "large language models", "size a generative model for GPUs from its config.json, KV cache included"
+    )
+    llm.add_argument("--model-config", type=Path, help="the model's Hugging Face config.json")
+    llm.add_argument(
+        "--weights",
+        default=None,
+        help="fp16, bf16, fp32, fp8, int8, eetq, nf4, awq, gptq (awq/gptq: pre-quantized weights only; "
+        "default: the config's quantization, else its torch_dtype)",
+    )
+    llm.add_argument(
+        "--max-total-tokens", type=int, default=4096, help="prompt + output per sequence (default 4096)"
+    )
+    llm.add_argument(
+        "--concurrent-sequences", type=int, default=8, help="sequences in the KV cache at once (default 8)"
+    )
     for field, flag in TRAFFIC_FLAGS.items():
         kind = int if field in ("active_days_per_week", "tokens_per_request") else float
         description = TrafficProfile.model_fields[field].description
@@ -88,6 +105,12 @@ def _flag_problem(error: Any) -> Problem:
 
 
 def _model(args: argparse.Namespace, config: EnvironmentConfig | None) -> ModelSize:
+    if args.model_config is not None:
+        if args.manifest is not None or args.parameters is not None:
+            raise AdvisorError(
+                "--model-config sizes the model itself: give it without --manifest or --parameters"
+            )
+        return _llm(args)
     if args.manifest is not None:
         return ModelSize.from_manifest_file(args.manifest)
     if args.parameters is not None or args.dtype is not None:
@@ -108,6 +131,22 @@ def _model(args: argparse.Namespace, config: EnvironmentConfig | None) -> ModelS
     source = f"endpoint_configs/{config.environment}.yaml"
     built = build_environment_artifact(config, project_root=PROJECT_ROOT, source=source)
     return ModelSize.from_manifest(built.manifest, source=f"{source} (built artifact)")
+
+
+def _llm(args: argparse.Namespace) -> ModelSize:
+    from cost_advisor.llm_memory import LlmMemory, ModelArchitecture
+
+    architecture = ModelArchitecture.from_file(args.model_config)
+    weights = args.weights or (
+        architecture.quantization.method if architecture.quantization else architecture.torch_dtype or "fp16"
+    )
+    memory = LlmMemory.estimate(
+        architecture,
+        dtype_or_quantization=weights,
+        max_total_tokens=args.max_total_tokens,
+        concurrent_sequences=args.concurrent_sequences,
+    )
+    return ModelSize.from_llm(memory, source=str(args.model_config))
 
 
 def _budget(args: argparse.Namespace, config: EnvironmentConfig | None) -> float | None:
@@ -236,7 +275,7 @@ def main(argv: list[str] | None = None, *, catalog: Catalog | None = None) -> in
         return _refresh(args.region)
     try:
         return _advise(args, catalog)
-    except (ConfigError, AdvisorError, ModelSizeError) as error:
+    except (ConfigError, AdvisorError, ModelSizeError, LlmSizingError) as error:
         print(error, file=sys.stderr)
         return 1
 

@@ -87,6 +87,16 @@ class Advice:
                 "weights_bytes": self.model.weights_bytes,
                 "serving_memory_bytes": self.model.serving_memory_bytes,
                 "runtime": self.model.runtime,
+                "describe": self.model.describe(),
+                "llm": None
+                if self.model.llm is None
+                else {
+                    "weights_bytes": self.model.llm.weights_bytes,
+                    "kv_cache_bytes": self.model.llm.kv_cache_bytes,
+                    "overhead_bytes_per_gpu": self.model.llm.overhead_bytes_per_gpu,
+                    "max_total_tokens": self.model.llm.max_total_tokens,
+                    "concurrent_sequences": self.model.llm.concurrent_sequences,
+                },
             },
             "traffic": self.profile.model_dump(),
             "options": [o.to_dict() for o in sorted(self.options, key=_display_key)],

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cost_advisor.llm_memory import LlmMemory, LlmSizingError
 from model_packaging.manifest import RUNTIME_OVERHEAD_BYTES, WEIGHT_MEMORY_FACTOR, Manifest
 
 GIB = 1024**3
@@ -130,7 +131,39 @@ class ModelSize:
     source: str
     """Where the figures come from: the manifest's path, or the flags."""
     serving_memory_bytes: int
-    """Weights x 1.2 plus the runtime's overhead (``model_packaging.manifest``)."""
+    """Weights x 1.2 plus the runtime's overhead (``model_packaging.manifest``); for a large
+    language model, weights plus KV cache plus one GPU's overhead."""
+    llm: LlmMemory | None = None
+    """A large language model's GPU sizing (``llm_memory``): it fits an instance when some
+    tensor-parallel degree fits its GPUs, KV cache included."""
+
+    @classmethod
+    def from_llm(cls, memory: LlmMemory, *, source: str) -> ModelSize:
+        """A generative model sized by ``llm_memory`` (weights, KV cache, per-GPU overhead)."""
+        return cls(
+            parameters=memory.architecture.parameter_count(),
+            dtype=memory.weight_format,
+            weights_bytes=memory.weights_bytes,
+            runtime="llm",
+            source=source,
+            serving_memory_bytes=memory.weights_bytes + memory.kv_cache_bytes + memory.overhead_bytes_per_gpu,
+            llm=memory,
+        )
+
+    def tensor_parallel(self, instance: InstanceSpec) -> int | None:
+        """The least tensor-parallel degree (a power of two up to the instance's GPUs that divides
+        the head counts) at which the model fits, or None (not an LLM, no GPU, does not fit)."""
+        if self.llm is None or not instance.has_gpu or instance.gpus < 1:
+            return None
+        tp = 1
+        while tp <= instance.gpus:
+            try:
+                if self.llm.fits(instance, tp):
+                    return tp
+            except LlmSizingError:
+                pass  # a degree that does not divide the heads: try the next
+            tp *= 2
+        return None
 
     @classmethod
     def from_parameters(cls, parameters: int, dtype: str, *, runtime: str = "torch") -> ModelSize:
@@ -198,7 +231,10 @@ class ModelSize:
 
     def fits(self, instance: InstanceSpec) -> bool:
         """GPU instances: the weights in GPU memory and the runtime in host memory. CPU instances:
-        everything in host memory, less ``HOST_MEMORY_RESERVE_BYTES``."""
+        everything in host memory, less ``HOST_MEMORY_RESERVE_BYTES``. A large language model
+        needs a GPU instance and a tensor-parallel degree that fits (``tensor_parallel``)."""
+        if self.llm is not None:
+            return self.tensor_parallel(instance) is not None
         host = instance.memory_gib * GIB - HOST_MEMORY_RESERVE_BYTES
         if instance.has_gpu:
             usable = instance.gpu_memory_gib * GIB - GPU_MEMORY_RESERVE_BYTES * max(1, instance.gpus)
@@ -209,15 +245,22 @@ class ModelSize:
         """Accelerators one copy of the model spans (the weights split evenly across them)."""
         if not instance.has_gpu or instance.gpus <= 0:
             return 0
+        if self.llm is not None:
+            return self.tensor_parallel(instance) or instance.gpus
         per_gpu = instance.gpu_memory_gib * GIB / instance.gpus - GPU_MEMORY_RESERVE_BYTES
         return max(1, math.ceil(self.accelerator_memory_bytes / per_gpu))
 
     def copies(self, instance: InstanceSpec) -> int:
-        """Requests one instance works on at once: one per model copy that fits its GPUs; one on
-        CPU (the throughput of every vCPU goes to that request)."""
+        """Requests one instance works on at once: one per model copy that fits its GPUs (a large
+        language model: its concurrent sequences per copy); one on CPU (the throughput of every
+        vCPU goes to that request)."""
         if not instance.has_gpu:
             return 1
-        return max(1, instance.gpus // self.gpus_needed(instance))
+        copies = max(1, instance.gpus // self.gpus_needed(instance))
+        if self.llm is not None:
+            # continuous batching: each copy decodes every sequence its KV cache was sized for
+            return copies * self.llm.concurrent_sequences
+        return copies
 
     def flops_per_request(self, tokens: int) -> float | None:
         """About 2 x parameters x tokens (one multiply and one add per weight per token)."""
@@ -261,6 +304,8 @@ class ModelSize:
         return flops
 
     def describe(self) -> str:
+        if self.llm is not None:
+            return f"{self.parameters:.3g} parameters as {self.dtype} ({self.source}): {self.llm.describe()}"
         parameters = "unknown parameters" if self.parameters is None else f"{self.parameters:.3g} parameters"
         dtype = f" {self.dtype}" if self.dtype else ""
         return (

@@ -241,6 +241,14 @@ def ceil(value: float) -> int:
     return math.ceil(value - _EPSILON)
 
 
+def gpu_sharding(model: ModelSize, instance: InstanceSpec) -> list[str]:
+    """A large language model's tensor-parallel degree on ``instance`` and its memory per GPU."""
+    tp = model.tensor_parallel(instance)
+    if model.llm is None or tp is None:
+        return []
+    return [f"tensor-parallel degree {tp}: {model.llm.per_gpu_bytes(tp) / GIB:.2f} GiB per GPU"]
+
+
 def _ineligible(kind: str, label: str, reasons: Iterable[str], **extra: Any) -> Option:
     return Option(kind=kind, label=label, eligible=False, reasons=tuple(reasons), **extra)
 
@@ -389,6 +397,7 @@ def realtime_on(
     ]
     if work.idle_hours_per_month > _EPSILON:
         notes.append("1 instance off-hours (scheduled scaling; real-time endpoints cannot scale to zero)")
+    notes.extend(gpu_sharding(model, instance))
     return Option(
         kind="realtime",
         label=label,
@@ -594,6 +603,7 @@ def async_on(
         spread,
         f"{ASYNC_IDLE_ALLOWANCE_SECONDS / 60:g} min a day to start an instance and wait for scale-in",
         "queue-based: not for callers that wait for the answer",
+        *gpu_sharding(model, instance),
     )
     return Option(
         kind="async",
@@ -640,6 +650,7 @@ def batch_on(
         f"one job a day: {billed / 3600:.3g} instance-hours including "
         f"{BATCH_JOB_STARTUP_SECONDS / 60:g} min to start, billed per second",
         "offline: results arrive when the job ends",
+        *gpu_sharding(model, instance),
     )
     return Option(
         kind="batch",

@@ -168,3 +168,44 @@ def test_no_eligible_option_exits_1_after_the_table(capsys: pytest.CaptureFixtur
     assert code == 1
     assert "not eligible" in out
     assert "no option meets this workload" in err
+
+
+LLM_CONFIGS = Path(__file__).with_name("llm_configs")
+LLM_TRAFFIC = [
+    "--requests-per-day",
+    "5000",
+    "--peak-rps",
+    "2",
+    "--payload-kb",
+    "4",
+    "--processing-ms",
+    "2000",
+]
+
+
+def test_a_generative_model_is_sized_for_gpus_with_its_kv_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN Llama-3-8B in bf16 with 8 sequences of 4096 tokens in its KV cache
+    config = LLM_CONFIGS / "meta-llama-3-8b-instruct.json"
+    # WHEN advised
+    code, out, _ = _run(["--model-config", str(config), *LLM_TRAFFIC, "--json"], capsys)
+    # THEN only the 24 GiB A10G instances hold it (16 GiB T4 and CPU instances do not): 14.96 GiB of
+    # weights + 2 x 2 bytes x 32 layers x 8 KV heads x 128 x 4096 tokens x 8 sequences = 4.00 GiB of
+    # KV cache + 1.85 GiB overhead = 20.81 GiB, against 24 GiB x 0.9 = 21.6 GiB
+    assert code == 0
+    data = json.loads(out)
+    realtime = next(o for o in data["options"] if o["kind"] == "realtime")
+    assert realtime["label"] == "real-time ml.g5.xlarge"
+    # continuous batching: 8 sequences of 2 s each per instance, 4 requests/s x 0.7 > the 2/s peak
+    assert realtime["monthly_usd"] == round(730 * 1.408, 2)
+    assert "20.81 GiB per GPU" in data["model"]["describe"]
+    serverless = next(o for o in data["options"] if o["kind"] == "serverless")
+    assert "no GPU" in " ".join(serverless["reasons"])
+
+
+def test_awq_on_a_model_without_awq_weights_is_one_message(capsys: pytest.CaptureFixture[str]) -> None:
+    config = LLM_CONFIGS / "meta-llama-3-8b-instruct.json"
+    code, out, err = _run(["--model-config", str(config), "--weights", "awq", *LLM_TRAFFIC], capsys)
+    assert code == 1
+    assert out == ""
+    assert "awq needs pre-quantized weights" in err
+    assert "Traceback" not in err
