@@ -14,7 +14,24 @@ targets), ``inferentia-<framework>`` (``ml_inf1``) and ``xgboost-neo`` (every ta
 MXNET, PYTORCH, TENSORFLOW and XGBOOST. ``neo_serving_frameworks()`` and
 ``neo_framework_versions(framework, target)`` list what exists, for validation messages.
 
-Both read ``image_uris.json`` next to this module (loaded once, on the first lookup) and never
+``retrieve_llm_image_uri(container, region=..., version=..., instance_type=...)`` returns the image
+of a large-language-model serving container: ``"tgi"``, Hugging Face Text Generation Inference
+(the SDK table ``huggingface-llm``, repository ``huggingface-pytorch-tgi-inference``, tags such as
+``2.7.0-tgi3.3.6-gpu-py311-cu124-ubuntu22.04``), or ``"lmi"``, the DJL Large Model Inference
+container with vLLM and TensorRT-LLM (``djl-lmi``, repository ``djl-inference``, tags such as
+``0.33.0-lmi15.0.0-cu128``). It equals ``sagemaker.core.image_uris.retrieve("huggingface-llm" or
+"djl-lmi", region, version=..., instance_type=..., image_scope="inference")``; the SDK needs no
+``py_version`` for them (each version has one Python version, or none) and ignores
+``image_scope`` except that TGI with ``version=None`` needs ``image_scope="inference"``.
+``version`` is a table version (``3.3.6``, ``0.33.0``) or an alias (``3.3``; ``latest`` for LMI);
+None means the ``latest`` alias where the table has one (LMI), else the SDK's default, the newest
+version (TGI). ``llm_container_versions(container)`` lists the versions, for validation messages.
+Both containers run on NVIDIA GPUs only (G and P instance types, and ``local_gpu``): anything else
+raises ``UnknownImageError``, also for LMI, where the SDK hands out the GPU image for any instance
+type (its table names no processors). Their Neuron variants (``huggingface-llm-neuronx``,
+``djl-neuronx``) are not covered.
+
+All of them read ``image_uris.json`` next to this module (loaded once, on the first lookup) and never
 import ``sagemaker`` or ``aws_cdk``. When there is no image they raise ``UnknownImageError`` saying
 what exists instead.
 
@@ -28,7 +45,8 @@ module refuses instead.
 
 ``image_uris.json`` holds the SDK's own tables: for frameworks ``image_uri_config/<framework>.json``
 (the ``inference`` and ``inference_graviton`` scopes), for Neo every unscoped table the rule above
-reaches from botocore's ``Framework`` enum, with each region-to-account map stored once and
+reaches from botocore's ``Framework`` enum, the ``huggingface-llm`` and ``djl-lmi`` tables (with the
+SDK's default version of each), with each region-to-account map stored once and
 referenced by index, plus the ECR hostname of every region (from botocore, as the SDK computes
 it). The rules that turn a table entry into a URI (version aliases, processor from the instance
 family, tag format) are re-implemented below, and ``tests/endpoint_configs/test_image_catalog.py``
@@ -45,7 +63,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from endpoint_configs.generated import refresh_main
 
@@ -84,6 +102,16 @@ NEO_UNSERVED_TARGETS = ("ml_eia2",)
 # The inferentia-* tables hold Neuron (v1) images, which run on Inf1 only; the SDK also hands
 # them out for ml_inf2 (its rule looks at the "inf" prefix), where they cannot run.
 INFERENTIA_FAMILIES = ("inf1",)
+
+# Large-language-model serving containers: the name callers use -> the SDK table.
+LlmContainer = Literal["tgi", "lmi"]
+LLM_CONTAINERS: dict[str, str] = {"tgi": "huggingface-llm", "lmi": "djl-lmi"}
+LLM_LABELS = {"tgi": "Hugging Face TGI (huggingface-llm)", "lmi": "DJL LMI (djl-lmi)"}
+LATEST = "latest"  # the version alias that names the newest image, where a table has one
+# The SDK's processor rule (sagemaker.core.image_uris._processor): families starting with g or p
+# have GPUs. On SageMaker they are all NVIDIA GPUs (the test checks it against instance_catalog).
+GPU_FAMILY_PREFIXES = ("g", "p")
+LLM_EXAMPLE_INSTANCE = "ml.g5.2xlarge"
 
 # Constants that live in the SDK's code, not in its tables (sagemaker.core.image_uris._get_image_tag).
 ARM64_TAGS = {
@@ -457,6 +485,135 @@ def retrieve_neo_image_uri(*, framework: str, framework_version: str | None, reg
     return f"{registries[region]}.dkr.{hosts[region]}/{repository}"
 
 
+# --- large-language-model serving containers ---------------------------------------------------
+
+
+def _llm_table(container: str) -> dict[str, Any]:
+    """The catalog table of ``container`` ("tgi" or "lmi"); ``UnknownImageError`` for others."""
+    if container not in LLM_CONTAINERS:
+        raise UnknownImageError(
+            f"no LLM serving container {container!r}; containers: "
+            + ", ".join(f"{name} ({table})" for name, table in LLM_CONTAINERS.items())
+        )
+    table: dict[str, Any] = _catalog()["llm"][LLM_CONTAINERS[container]]
+    return table
+
+
+def llm_container_versions(container: LlmContainer) -> tuple[str, ...]:
+    """The versions of ``container`` ("tgi" or "lmi") with an image, newest first; aliases (TGI's
+    "3.3" for "3.3.6", LMI's "latest") are accepted by ``retrieve_llm_image_uri`` but not listed.
+    Empty for an unknown container."""
+    try:
+        table = _llm_table(container)
+    except UnknownImageError:
+        return ()
+    return tuple(sorted(table["versions"], key=_version_key, reverse=True))
+
+
+def _require_nvidia_gpu(instance_type: str, label: str) -> str:
+    """``instance_type``'s family ("" for local_gpu); ``UnknownImageError`` unless it has NVIDIA GPUs."""
+    family = _instance_family(instance_type)
+    if instance_type.startswith("local"):
+        gpu = instance_type != "local"  # the SDK's rule: local is CPU, local_gpu is GPU
+    elif not family:
+        raise UnknownImageError(
+            f"{instance_type!r} is not a SageMaker instance type (like {LLM_EXAMPLE_INSTANCE!r})"
+        )
+    else:
+        gpu = family.startswith(GPU_FAMILY_PREFIXES) and family not in _catalog()["graviton_families"]
+    if not gpu:
+        if family.startswith(("inf", "trn")):
+            has = "AWS Inferentia/Trainium chips, no GPUs (for a Neuron container set the image 'uri')"
+        elif family in _catalog()["graviton_families"]:
+            has = "no GPUs (a Graviton CPU instance)"
+        else:
+            has = "no GPUs (a CPU instance)"
+        raise UnknownImageError(
+            f"{label} needs NVIDIA GPUs: {instance_type} has {has}; "
+            f"use a G or P instance type such as {LLM_EXAMPLE_INSTANCE}"
+        )
+    return family
+
+
+def retrieve_llm_image_uri(
+    container: LlmContainer, *, region: str, version: str | None = None, instance_type: str
+) -> str:
+    """The ECR URI of the ``container`` LLM serving image for ``instance_type`` in ``region``.
+
+    ``container``: "tgi" (Hugging Face TGI, the SDK's ``huggingface-llm``) or "lmi" (DJL Large
+    Model Inference, ``djl-lmi``). Equals ``sagemaker.core.image_uris.retrieve(<SDK table>, region,
+    version=version, instance_type=instance_type, image_scope="inference")`` on GPU instances.
+    ``version``: a version of ``llm_container_versions(container)`` ("3.3.6", "0.33.0") or an alias
+    ("3.3", "latest"); the tag is the table's ``tag_prefix`` for the resolved version, so an alias
+    gives the same URI as its version. None: the ``latest`` alias where the table has one (LMI),
+    else the SDK's default, the newest version (TGI); both are what the SDK picks for None.
+    ``instance_type``: a type with NVIDIA GPUs (G or P families, or ``local_gpu``); anything else
+    raises, also for LMI, where the SDK would return the (GPU-only) image. Raises
+    ``UnknownImageError`` when no such image exists, saying what exists instead.
+    """
+    table = _llm_table(container)
+    label = LLM_LABELS[container]
+    family = _require_nvidia_gpu(instance_type, label)
+    versions: dict[str, Any] = table["versions"]
+    aliases: dict[str, str] = table.get("version_aliases", {})
+    if len(versions) == 1 and version not in aliases:
+        version = next(iter(versions))  # the SDK's rule: a single version answers for every request
+    elif version is None:
+        version = aliases.get(LATEST) or table["default_version"]
+        if version is None:
+            raise UnknownImageError(
+                f"{label} needs a version; versions: {_choices(versions, newest_first=True)}"
+            )
+    elif version not in versions and version not in aliases:
+        if LATEST in aliases:
+            hint = f" (or {LATEST!r})"
+        elif aliases:
+            hint = f" (or a short form such as {sorted(aliases, key=_version_key)[-1]})"
+        else:
+            hint = ""
+        raise UnknownImageError(
+            f"{label} has no image for version {version!r}; "
+            f"versions: {_choices(versions, newest_first=True)}{hint}"
+        )
+    entry: dict[str, Any] = versions[aliases.get(version, version)]
+    what = f"{label} {version}"
+
+    py_versions: list[str] = entry.get("py_versions") or []
+    if len(py_versions) > 1:
+        raise UnknownImageError(
+            f"{what} has images for Python {_choices(py_versions)}; the catalog picks none"
+        )
+    py_version = py_versions[0] if py_versions else None
+
+    catalog = _catalog()
+    hosts: dict[str, str] = catalog["hosts"]
+    registries: dict[str, str] = catalog["registries"][entry["registries"]]
+    if region not in hosts:
+        raise UnknownImageError(
+            f"unknown region {region!r}: no SageMaker framework image is published there; "
+            "check the region name (like 'us-east-1')"
+        )
+    if region not in registries:
+        raise UnknownImageError(
+            f"{what} is not published in region {region!r} (it is in {len(registries)} other regions); "
+            "choose another version or region"
+        )
+    processor = _processor(instance_type, family, table.get("processors") or entry.get("processors"), what)
+    container_version: str | None = None
+    if entry.get("container_version"):
+        if processor not in entry["container_version"]:
+            raise UnknownImageError(f"{what} has no image for {instance_type}")
+        container_version = entry["container_version"][processor]
+    if not entry.get("processor_in_tag", True):
+        processor = None
+    tag_prefix: str = entry.get("tag_prefix", version)
+    tag = "-".join(part for part in (tag_prefix, processor, py_version, container_version) if part)
+    repository: str = entry["repository"]
+    if tag:
+        repository = f"{repository}:{tag}"
+    return f"{registries[region]}.dkr.{hosts[region]}/{repository}"
+
+
 # --- regeneration from the installed SDK ------------------------------------------------------
 
 
@@ -480,7 +637,14 @@ def unscoped_table(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
         raise RuntimeError(
             f"{name}: scope {config.get('scope')!r}, not ['inference']; the rules need updating"
         )
-    for version, entry in config["versions"].items():
+    _check_flat_entries(name, config["versions"])
+    return {key: value for key, value in config.items() if key != "scope"}
+
+
+def _check_flat_entries(name: str, versions: Mapping[str, Any]) -> None:
+    """Raises ``RuntimeError`` unless every version is one entry (no Python or base framework
+    level) with only ``ENTRY_KEYS``."""
+    for version, entry in versions.items():
         if "repository" not in entry:
             raise RuntimeError(f"{name}/{version}: nested entries; the catalog's rules need updating")
         unknown = set(entry) - ENTRY_KEYS
@@ -488,7 +652,21 @@ def unscoped_table(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
             raise RuntimeError(
                 f"{name}/{version}: unknown keys {sorted(unknown)}; the catalog's rules need updating"
             )
-    return {key: value for key, value in config.items() if key != "scope"}
+
+
+def llm_table(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """An LLM container's SDK table, unscoped (``djl-lmi``) or with the one scope ``inference``
+    (``huggingface-llm``), checked as ``unscoped_table`` does. Raises ``RuntimeError`` otherwise."""
+    if "scope" in config:
+        return unscoped_table(name, config)
+    if set(config) != {INFERENCE}:
+        raise RuntimeError(f"{name}: scopes {sorted(config)}, not ['inference']; the rules need updating")
+    table: Mapping[str, Any] = config[INFERENCE]
+    unknown = set(table) - SCOPE_KEYS
+    if unknown:
+        raise RuntimeError(f"{name}: unknown keys {sorted(unknown)}; the catalog's rules need updating")
+    _check_flat_entries(name, table["versions"])
+    return dict(table)
 
 
 def build_catalog() -> dict[str, Any]:
@@ -523,6 +701,15 @@ def build_catalog() -> dict[str, Any]:
             "default_version": image_uris._fetch_latest_version_from_config(config),
         }
 
+    llm_tables: dict[str, dict[str, Any]] = {}
+    for name in LLM_CONTAINERS.values():
+        config = image_uris.config_for_framework(name)
+        llm_tables[name] = {
+            **llm_table(name, config),
+            # version=None with image_scope="inference": the SDK's choice (the first or last version)
+            "default_version": image_uris._fetch_latest_version_from_config(config, INFERENCE),
+        }
+
     registry_maps: set[str] = set()
 
     def entries(node: Mapping[str, Any], where: str) -> Iterable[Mapping[str, Any]]:
@@ -538,7 +725,7 @@ def build_catalog() -> dict[str, Any]:
             if key != "version_aliases":
                 yield from entries(child, f"{where}/{key}")
 
-    for name, scope in [*scopes.items(), *neo_tables.items()]:
+    for name, scope in [*scopes.items(), *neo_tables.items(), *llm_tables.items()]:
         for version, node in scope["versions"].items():
             for entry in entries(node, f"{name}/{version}"):
                 registry_maps.add(json.dumps(entry["registries"], sort_keys=True))
@@ -577,6 +764,13 @@ def build_catalog() -> dict[str, Any]:
         "graviton_families": sorted(fw_utils.GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY),
         "graviton_frameworks": sorted(fw_utils.GRAVITON_ALLOWED_FRAMEWORKS),
         "hosts": hosts,
+        "llm": {
+            name: {
+                **{key: value for key, value in table.items() if key != "versions"},
+                "versions": {version: compact(entry) for version, entry in table["versions"].items()},
+            }
+            for name, table in llm_tables.items()
+        },
         "neo": {
             name: {
                 **{key: value for key, value in table.items() if key != "versions"},

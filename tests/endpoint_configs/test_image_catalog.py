@@ -7,6 +7,11 @@ combination both must give the same URI, or both must find no image.
 Neo serving images are compared with what SageMaker Python SDK v2's ``Model.compile`` sets (its
 ``_compilation_image_uri`` rule, copied below, on ``sagemaker.core.image_uris.retrieve``), with one
 deliberate difference: no Inf1 (Neuron v1) image for ml_inf2, where the SDK hands one out.
+
+The LLM serving containers (TGI, ``huggingface-llm``; DJL LMI, ``djl-lmi``) are compared with
+``sagemaker.core.image_uris.retrieve(..., image_scope="inference")`` for every version and alias of
+both tables, with one deliberate difference: the catalog refuses instance types without NVIDIA
+GPUs for LMI, where the SDK hands out the GPU image for any instance type.
 """
 
 from __future__ import annotations
@@ -245,6 +250,11 @@ def test_lookup_imports_neither_sagemaker_nor_aws_cdk() -> None:
             framework="PYTORCH", framework_version="1.9", region="eu-west-1", target="ml_inf1"
         )
         assert uri.endswith("/sagemaker-neo-pytorch:1.9-inf-py3"), uri
+        from endpoint_configs.image_catalog import retrieve_llm_image_uri
+        uri = retrieve_llm_image_uri(
+            "lmi", region="eu-west-1", version="0.33.0", instance_type="ml.g5.2xlarge"
+        )
+        assert uri.endswith("/djl-inference:0.33.0-lmi15.0.0-cu128"), uri
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("sagemaker", "aws_cdk", "jsii"))
         print(" ".join(loaded))
         """
@@ -527,3 +537,288 @@ def test_catalog_refuses_neo_tables_with_rules_it_does_not_know(
     assert image_catalog.unscoped_table("neo-x", table) == {"versions": table["versions"]}
     with pytest.raises(RuntimeError, match=re.escape(expected)):
         image_catalog.unscoped_table("neo-x", {**table, **change})
+
+
+# --- LLM serving containers ---------------------------------------------------------------------
+
+LLM_GPU_INSTANCE_TYPES = ("ml.g5.2xlarge", "ml.p4d.24xlarge", "local_gpu")
+LLM_OTHER_INSTANCE_TYPES = ("ml.m5.xlarge", "ml.c7g.xlarge", "ml.inf2.xlarge", "ml.trn1.2xlarge", "local")
+LLM_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+LLM_OTHER_REGIONS = ("me-west-1", "xx-east-9")  # me-west-1: TGI images, no LMI images
+LlmCombination = tuple[str, str | None, str, str]
+CONTAINERS: tuple[image_catalog.LlmContainer, ...] = ("tgi", "lmi")
+
+
+def _sdk_llm_table(sdk: Any, container: str) -> dict[str, Any]:
+    table: dict[str, Any] = sdk._config_for_framework_and_scope(
+        image_catalog.LLM_CONTAINERS[container], "inference"
+    )
+    return table
+
+
+def _sdk_llm_uri(sdk: Any, combination: LlmCombination) -> str | None:
+    container, version, instance_type, region = combination
+    try:
+        return str(
+            sdk.retrieve(
+                image_catalog.LLM_CONTAINERS[container],
+                region,
+                version=version,
+                instance_type=instance_type,
+                image_scope="inference",
+            )
+        )
+    except (ValueError, KeyError):
+        return None
+
+
+def _catalog_llm_uri(combination: LlmCombination) -> str | None:
+    container, version, instance_type, region = combination
+    try:
+        return image_catalog.retrieve_llm_image_uri(
+            container,  # type: ignore[arg-type]
+            region=region,
+            version=version,
+            instance_type=instance_type,
+        )
+    except UnknownImageError:
+        return None
+
+
+def _llm_versions(sdk: Any, container: str) -> list[str | None]:
+    """Every version and alias of the SDK's table, None, and versions nobody has."""
+    table = _sdk_llm_table(sdk, container)
+    return [*table["versions"], *table.get("version_aliases", {}), None, "9.9", "0.33"]
+
+
+def test_llm_image_equals_sdk_for_every_version_and_alias_on_gpu_instances(sdk: Any) -> None:
+    combinations: list[LlmCombination] = [
+        (container, version, instance_type, region)
+        for container in CONTAINERS
+        for version in _llm_versions(sdk, container)
+        for instance_type in LLM_GPU_INSTANCE_TYPES
+        for region in (*LLM_REGIONS, *LLM_OTHER_REGIONS)
+    ]
+    found = 0
+    mismatches = []
+    for combination in combinations:
+        expected = _sdk_llm_uri(sdk, combination)
+        found += expected is not None
+        actual = _catalog_llm_uri(combination)
+        if actual != expected:
+            mismatches.append(f"{combination}: sdk {expected}, catalog {actual}")
+    assert not mismatches, f"{len(mismatches)} of {len(combinations)} differ:\n" + "\n".join(mismatches[:20])
+    expected_found = (
+        sum(len(_llm_versions(sdk, container)) - 2 for container in CONTAINERS)
+        * len(LLM_GPU_INSTANCE_TYPES)
+        * len(LLM_REGIONS)
+    )
+    assert (
+        found > expected_found
+    )  # every version, alias and None in the sample regions, and me-west-1 for TGI
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("instance_type", LLM_OTHER_INSTANCE_TYPES)
+def test_llm_image_needs_nvidia_gpus(sdk: Any, container: str, instance_type: str) -> None:
+    """TGI: the SDK refuses too. LMI: its table names no processors, so the SDK hands out the
+    GPU image for CPU and Inferentia instances (not Graviton or Trainium); the catalog refuses."""
+    combination: LlmCombination = (container, None, instance_type, "us-east-1")
+    sdk_uri = _sdk_llm_uri(sdk, combination)
+    if container == "tgi" or instance_type in ("ml.c7g.xlarge", "ml.trn1.2xlarge"):
+        assert sdk_uri is None
+    else:
+        assert sdk_uri is not None
+        assert "/djl-inference:" in sdk_uri
+    with pytest.raises(UnknownImageError) as raised:
+        image_catalog.retrieve_llm_image_uri(
+            container,  # type: ignore[arg-type]
+            region="us-east-1",
+            instance_type=instance_type,
+        )
+    message = str(raised.value)
+    assert "needs NVIDIA GPUs" in message
+    assert f"{instance_type} has " in message
+    assert "G or P instance type" in message
+    assert len(message) < 300, message
+
+
+def test_llm_gpu_rule_agrees_with_the_instance_catalog() -> None:
+    """The SDK's rule (families starting with g or p) accepts exactly the types with NVIDIA GPUs."""
+    from endpoint_configs import instance_catalog
+
+    accepted = set()
+    for instance in instance_catalog.instance_types():
+        try:
+            image_catalog.retrieve_llm_image_uri("tgi", region="us-east-1", instance_type=instance.name)
+        except UnknownImageError:
+            continue
+        accepted.add(instance.name)
+    with_gpus = {instance.name for instance in instance_catalog.instance_types() if instance.has_gpu}
+    assert accepted == with_gpus
+    assert len(with_gpus) > 20
+
+
+@pytest.mark.parametrize(
+    ("container", "version", "instance_type", "expected"),
+    [
+        pytest.param(
+            "tgi",
+            "3.3.6",
+            "ml.g5.2xlarge",
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
+            "2.7.0-tgi3.3.6-gpu-py311-cu124-ubuntu22.04",
+            id="tgi",
+        ),
+        pytest.param(
+            "tgi",
+            "3.3",
+            "ml.p4d.24xlarge",
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:"
+            "2.7.0-tgi3.3.6-gpu-py311-cu124-ubuntu22.04",
+            id="tgi alias: the tag names the full version",
+        ),
+        pytest.param(
+            "lmi",
+            "0.33.0",
+            "ml.g6e.12xlarge",
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128",
+            id="lmi: the tag is the tag_prefix alone",
+        ),
+    ],
+)
+def test_llm_image_for_documented_examples(
+    container: image_catalog.LlmContainer, version: str, instance_type: str, expected: str
+) -> None:
+    assert (
+        image_catalog.retrieve_llm_image_uri(
+            container, region="us-east-1", version=version, instance_type=instance_type
+        )
+        == expected
+    )
+
+
+def test_llm_default_version_is_latest_alias_or_newest(sdk: Any) -> None:
+    def uri(container: image_catalog.LlmContainer, version: str | None) -> str:
+        return image_catalog.retrieve_llm_image_uri(
+            container, region="eu-west-1", version=version, instance_type="ml.g5.2xlarge"
+        )
+
+    newest_tgi = image_catalog.llm_container_versions("tgi")[0]
+    assert uri("tgi", None) == uri("tgi", newest_tgi)
+    assert f"-tgi{newest_tgi}-gpu-" in uri("tgi", None)
+    assert (
+        uri("lmi", None) == uri("lmi", "latest") == uri("lmi", image_catalog.llm_container_versions("lmi")[0])
+    )
+    # the SDK agrees: version=None (with image_scope="inference") is the same image
+    for container in CONTAINERS:
+        assert _sdk_llm_uri(sdk, (container, None, "ml.g5.2xlarge", "eu-west-1")) == uri(container, None)
+
+
+def test_llm_container_versions_list_what_retrieve_serves(sdk: Any) -> None:
+    for container in CONTAINERS:
+        versions = image_catalog.llm_container_versions(container)
+        table = _sdk_llm_table(sdk, container)
+        assert set(versions) == set(table["versions"])
+        assert versions == tuple(sorted(versions, key=image_catalog._version_key, reverse=True))
+        for version in versions:
+            assert image_catalog.retrieve_llm_image_uri(
+                container,
+                region="us-east-1",
+                version=version,
+                instance_type="ml.g5.2xlarge",
+            )
+    assert image_catalog.llm_container_versions("vllm") == ()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        pytest.param(
+            {"container": "tgi", "version": "9.9"},
+            ["Hugging Face TGI (huggingface-llm)", "version '9.9'", "more", "short form such as 3.3"],
+            id="tgi unknown version",
+        ),
+        pytest.param(
+            {"container": "lmi", "version": "0.33"},
+            ["DJL LMI (djl-lmi)", "version '0.33'", "or 'latest'"],
+            id="lmi unknown version",
+        ),
+        pytest.param(
+            {"container": "lmi", "region": "me-west-1"},
+            ["not published in region 'me-west-1'", "other regions"],
+            id="region without lmi images",
+        ),
+        pytest.param(
+            {"container": "tgi", "region": "xx-east-9"},
+            ["region 'xx-east-9'", "check the region name"],
+            id="unknown region",
+        ),
+        pytest.param(
+            {"container": "tgi", "instance_type": "ml.inf2.xlarge"},
+            ["needs NVIDIA GPUs", "ml.inf2.xlarge has AWS Inferentia/Trainium chips", "uri"],
+            id="inferentia",
+        ),
+        pytest.param(
+            {"container": "lmi", "instance_type": "ml.c7g.xlarge"},
+            ["needs NVIDIA GPUs", "ml.c7g.xlarge", "Graviton"],
+            id="graviton",
+        ),
+        pytest.param(
+            {"container": "lmi", "instance_type": "g5.xlarge"},
+            ["'g5.xlarge' is not a SageMaker instance type"],
+            id="not an instance type",
+        ),
+        pytest.param(
+            {"container": "vllm"},
+            ["'vllm'", "tgi (huggingface-llm), lmi (djl-lmi)"],
+            id="unknown container",
+        ),
+    ],
+)
+def test_no_llm_image_says_what_exists(arguments: dict[str, Any], expected: list[str]) -> None:
+    call: dict[str, Any] = {"region": "us-east-1", "instance_type": "ml.g5.2xlarge", **arguments}
+    container = call.pop("container")
+    with pytest.raises(UnknownImageError) as raised:
+        image_catalog.retrieve_llm_image_uri(container, **call)
+    message = str(raised.value)
+    for text in expected:
+        assert text in message
+    if "version" in arguments:
+        newest = image_catalog.llm_container_versions(container)[:2]
+        assert f"versions: {', '.join(newest)}" in message
+    assert "pip install" not in message
+    assert len(message) < 300, message
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param({"training": {}, "inference": {}}, "scopes ['inference', 'training']", id="two scopes"),
+        pytest.param(
+            {"inference": {"versions": {}, "container_types": []}},
+            "unknown keys ['container_types']",
+            id="unknown scope key",
+        ),
+        pytest.param(
+            {"inference": {"versions": {"1.0": {"py311": {"repository": "r", "registries": {}}}}}},
+            "llm-x/1.0: nested entries",
+            id="nested entries",
+        ),
+        pytest.param(
+            {"scope": ["inference"], "versions": {"1.0": {"repository": "r", "registries": {}, "arch": "x"}}},
+            "llm-x/1.0: unknown keys ['arch']",
+            id="unscoped table, unknown entry key",
+        ),
+    ],
+)
+def test_catalog_refuses_llm_tables_with_rules_it_does_not_know(
+    config: dict[str, Any], expected: str
+) -> None:
+    versions = {"1.0": {"repository": "r", "registries": {}, "tag_prefix": "1.0-x"}}
+    assert image_catalog.llm_table("llm-x", {"inference": {"versions": versions}}) == {"versions": versions}
+    assert image_catalog.llm_table("llm-x", {"scope": ["inference"], "versions": versions}) == {
+        "versions": versions
+    }
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        image_catalog.llm_table("llm-x", config)
