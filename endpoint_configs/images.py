@@ -10,16 +10,26 @@ from __future__ import annotations
 
 from endpoint_configs.environment import EnvironmentConfig
 from endpoint_configs.errors import Problem
-from endpoint_configs.image_catalog import UnknownImageError, retrieve_image_uri, retrieve_neo_image_uri
+from endpoint_configs.image_catalog import (
+    UnknownImageError,
+    retrieve_image_uri,
+    retrieve_llm_image_uri,
+    retrieve_neo_image_uri,
+)
 from endpoint_configs.model import ModelConfig
 
 
 def image_uri(model: ModelConfig, *, region: str, instance_type: str) -> str:
     """The ECR URI that serves ``model`` on ``instance_type`` in ``region``: ``image.uri`` when
-    given, else Neo's image for the compilation target, else the framework's image."""
+    given, else the TGI or LMI container of ``serving``, else Neo's image for the compilation
+    target, else the framework's image."""
     image, compilation = model.image, model.compilation
     if image is not None and image.uri is not None:
         return image.uri
+    if model.serving is not None:
+        return retrieve_llm_image_uri(
+            model.serving.type, region=region, version=model.serving.version, instance_type=instance_type
+        )
     if compilation is not None:
         return retrieve_neo_image_uri(
             framework=compilation.framework,
@@ -50,6 +60,15 @@ def image_problems(config: EnvironmentConfig) -> list[Problem]:
                 image_uri(model, region=config.region, instance_type=instance_type)
             except UnknownImageError as error:
                 where = config.workload_path(block.type)
+                if model.serving is not None:
+                    return [
+                        Problem(
+                            "model.serving",
+                            f"no {model.serving.type} container for {instance_type} in {config.region} "
+                            f"({where}): {error}",
+                            has_value=False,
+                        )
+                    ]
                 if model.compilation is not None:
                     compilation = model.compilation
                     wanted = f"Neo {compilation.framework} {compilation.framework_version or ''}".strip()

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from endpoint_configs.common import S3PrefixUri, S3Uri, StrictModel
 from endpoint_configs.compilation import ModelCompilation
 from endpoint_configs.optimization import ModelOptimization
+from endpoint_configs.serving import LlmServing
 from model_packaging.sources import DEFAULT_EXCLUDED
 
 
@@ -138,8 +139,34 @@ class ModelConfig(StrictModel):
         "accuracy gate. Default: none (package the model as it is).",
     )
 
+    serving: LlmServing | None = Field(
+        default=None,
+        description="Serve a large language model with the TGI or LMI container (type: tgi | lmi); "
+        "weights from artifact.s3_prefix. Default: none (the framework container and your handler).",
+    )
+
     @model_validator(mode="after")
     def _image_known(self) -> ModelConfig:
+        if self.serving is not None:
+            return self._llm_consistent()
         if self.image is None and self.compilation is None:
             raise ValueError("give model.image (or model.compilation, whose target decides the image)")
+        return self
+
+    def _llm_consistent(self) -> ModelConfig:
+        serving = self.serving
+        assert serving is not None
+        if self.artifact.s3_prefix is None:
+            raise ValueError(
+                f"serving.type {serving.type} reads uncompressed weights: give artifact.s3_prefix "
+                "(python -m model_packaging upload prints it), not s3_uri or build"
+            )
+        if self.image is not None and self.image.uri is None:
+            raise ValueError(
+                f"serving.type {serving.type} picks its container: leave model.image out, or give "
+                "model.image.uri to override it"
+            )
+        for name in ("compilation", "optimization"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"model.{name} does not apply to serving.type {serving.type}")
         return self
