@@ -19,6 +19,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from cost_advisor.guard import check_deployed_cost, served_model
+from cost_advisor.llm_check import check_llm_serving, llm_model_size
 from endpoint_configs import (
     ConfigError,
     Problem,
@@ -77,7 +78,10 @@ def build_app(app: cdk.App) -> None:
     kind = resolve_endpoint_type(config, requested, source=f"endpoint type of '{env_name}' ({FLAG_HINT})")
     source = f"endpoint_configs/{env_name}.yaml"
     built = prepare_artifact(config, [kind], project_root=PROJECT_ROOT, source=source)
-    cost = check_deployed_cost(config, kind, model=served_model(built), source=source)
+    for line in check_llm_serving(config, [kind], project_root=PROJECT_ROOT, source=source):
+        print(f"GPU sizing: {line}", file=sys.stderr)
+    model = served_model(built) or llm_model_size(config, project_root=PROJECT_ROOT)
+    cost = check_deployed_cost(config, kind, model=model, source=source)
     print(cost.describe(), file=sys.stderr)
     local_aws = str(app.node.try_get_context("local_aws") or "false").lower() == "true"
     add_environment(

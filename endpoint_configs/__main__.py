@@ -34,6 +34,7 @@ def _validate(environments: list[str], endpoint_type: str | None, config_dir: Pa
     artifact it builds against every workload that serves it, and each workload's monthly cost
     estimate against the budget."""
     from cost_advisor.guard import check_deployed_cost, served_model
+    from cost_advisor.llm_check import check_llm_serving, llm_model_size
     from model_packaging.environment import prepare_artifact  # builds are cached by content
 
     failed = False
@@ -44,7 +45,8 @@ def _validate(environments: list[str], endpoint_type: str | None, config_dir: Pa
             chosen = resolve_endpoint_type(config, endpoint_type, source=f"{source} (endpoint type)")
             kinds = config.offered_endpoint_types
             built = prepare_artifact(config, kinds, project_root=PROJECT_ROOT, source=source)
-            model = served_model(built)
+            sizing = check_llm_serving(config, list(kinds), project_root=PROJECT_ROOT, source=source)
+            model = served_model(built) or llm_model_size(config, project_root=PROJECT_ROOT)
             costs = [check_deployed_cost(config, k, model=model, source=source) for k in kinds]
         except ConfigError as error:
             print(error, file=sys.stderr)
@@ -52,6 +54,8 @@ def _validate(environments: list[str], endpoint_type: str | None, config_dir: Pa
             continue
         offered = ", ".join(config.offered_endpoint_types)
         print(f"{env}: ok (endpoint types: {offered}; selected: {chosen})")
+        for line in sizing:
+            print(f"  GPU sizing: {line}")
         for line in dict.fromkeys(cost.describe() for cost in costs):
             print(f"  {line}")
     return 1 if failed else 0

@@ -44,7 +44,11 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
         self.success_topic = self._topic("SuccessTopic", block.success_topic_arn)
         self.error_topic = self._topic("ErrorTopic", block.error_topic_arn)
         self.endpoint = self.add_endpoint(
-            [props.async_variant(block, self.model_name_for(block.instance_type))],
+            [
+                props.async_variant(
+                    block, self.model_name_for(block.instance_type), load_timeouts=self.load_timeouts
+                )
+            ],
             async_inference=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
                 client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
                     max_concurrent_invocations_per_instance=block.max_concurrent_invocations_per_instance

@@ -141,9 +141,14 @@ def storage_key_rejection(instance_types: Sequence[str]) -> str | None:
 
 
 def instance_variants(
-    variants: Sequence[InstanceVariant], model_names: Mapping[str, str]
+    variants: Sequence[InstanceVariant],
+    model_names: Mapping[str, str],
+    *,
+    load_timeouts: tuple[int, int] | None = None,
 ) -> list[ProductionVariant]:
-    """Production variants on dedicated instances; ``model_names`` maps variant name to model."""
+    """Production variants on dedicated instances; ``model_names`` maps variant name to model.
+    ``load_timeouts`` (download, start-up) apply where a variant sets none (a large model's)."""
+    download, startup = load_timeouts or (None, None)
     return [
         ProductionVariant(
             variant_name=v.name,
@@ -152,8 +157,10 @@ def instance_variants(
             initial_instance_count=v.initial_instance_count,
             initial_variant_weight=v.initial_weight,
             volume_size_in_gb=v.volume_size_gb,
-            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
-            container_startup_health_check_timeout_in_seconds=v.container_startup_health_check_timeout_seconds,
+            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds or download,
+            container_startup_health_check_timeout_in_seconds=(
+                v.container_startup_health_check_timeout_seconds or startup
+            ),
         )
         for v in variants
     ]
@@ -172,8 +179,12 @@ def serverless_variant(block: ServerlessEndpoint, model_name: str) -> Production
     )
 
 
-def async_variant(block: AsyncEndpoint, model_name: str) -> ProductionVariant:
-    """The single instance variant of an asynchronous endpoint."""
+def async_variant(
+    block: AsyncEndpoint, model_name: str, *, load_timeouts: tuple[int, int] | None = None
+) -> ProductionVariant:
+    """The single instance variant of an asynchronous endpoint; ``load_timeouts`` (download,
+    start-up) for a large model."""
+    download, startup = load_timeouts or (None, None)
     return ProductionVariant(
         variant_name=block.variant_name,
         model_name=model_name,
@@ -181,6 +192,8 @@ def async_variant(block: AsyncEndpoint, model_name: str) -> ProductionVariant:
         initial_instance_count=block.initial_instance_count,
         initial_variant_weight=1.0,
         volume_size_in_gb=block.volume_size_gb,
+        model_data_download_timeout_in_seconds=download,
+        container_startup_health_check_timeout_in_seconds=startup,
     )
 
 

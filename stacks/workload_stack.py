@@ -13,8 +13,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from endpoint_configs import EndpointSettings, EnvironmentConfig, WorkloadBlock
+from cost_advisor.llm_check import load_timeouts
+from endpoint_configs import CONFIG_DIR, EndpointSettings, EnvironmentConfig, WorkloadBlock
 from endpoint_configs.images import image_uri
+from endpoint_configs.instance_catalog import instance_type
 from endpoint_configs.naming import ENDPOINT_CONFIG_OUTPUT, compilation_job_prefix
 from model_packaging.wheels import container_environment
 from sagemaker_constructs.compilation import NeoCompilation
@@ -55,7 +57,10 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
     by export name) and ``served`` (one model per image build the block's instance types need,
     its role writing to ``model_logs()``, which each kind defines). With ``model.compilation``,
     ``compilation`` compiles the artifact with Neo first and the models serve its output.
-    Exposes ``config``, ``block``, ``store``, ``compilation`` (or None) and ``served``.
+    With ``model.serving`` the models run the TGI or LMI container with its settings, and the
+    variants get download and start-up timeouts for the weights' size (``load_timeouts``).
+    Exposes ``config``, ``block``, ``store``, ``compilation`` (or None), ``served`` and
+    ``load_timeouts``.
     """
 
     def __init__(
@@ -76,8 +81,10 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
         # The toolkit's start-up pip install reads the vendored wheels only (Neo keeps code/).
         environment = {
             **container_environment(None if artifact.manifest is None else artifact.manifest.dependencies),
+            **self._serving_environment(),
             **config.model.environment,
         }
+        self.load_timeouts = load_timeouts(config, project_root=CONFIG_DIR.parent)
         if config.model.compilation is not None:
             self.compilation = NeoCompilation(
                 self,
@@ -114,6 +121,15 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
             vpc=props.vpc_placement(config.model.vpc),
             network_isolation_off_because=block.NETWORK_ISOLATION_UNSUPPORTED,
         )
+
+    def _serving_environment(self) -> dict[str, str]:
+        """The TGI or LMI container's settings (``model.serving``): GPUs are the fewest of the
+        block's instance types have."""
+        serving = self.config.model.serving
+        if serving is None:
+            return {}
+        gpus = min(instance_type(name).gpus for name in self.block.instance_types())
+        return serving.environment(gpus=gpus)
 
     def s3_location(self, uri: str | None, default_prefix: str) -> S3Location:
         """The configured ``s3://`` prefix, or ``default_prefix`` in the environment's bucket."""

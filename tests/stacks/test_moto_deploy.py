@@ -99,9 +99,16 @@ def test_models_use_the_execution_role_and_artifact(deployed: Deployed) -> None:
     sagemaker = deployed.client("sagemaker")
     models = [sagemaker.describe_model(ModelName=m["ModelName"]) for m in sagemaker.list_models()["Models"]]
     assert models
-    compiled = load_environment_config(deployed.env).model.compilation is not None
+    config = load_environment_config(deployed.env)
+    compiled = config.model.compilation is not None
     for model in models:
-        url = model["PrimaryContainer"]["ModelDataUrl"]
+        container = model["PrimaryContainer"]
+        if config.model.serving is not None:  # the weights' uncompressed prefix, in the LLM container
+            assert container["ModelDataSource"]["S3DataSource"]["S3Uri"] == config.model.artifact.s3_prefix
+            assert container["ModelDataSource"]["S3DataSource"]["CompressionType"] == "None"
+            assert container["Image"].split("/")[1].startswith(("huggingface-pytorch-tgi", "djl-inference"))
+            continue
+        url = container["ModelDataUrl"]
         if compiled:  # the serving archive the compilation resource wrote into the environment's bucket
             assert f"/neo/{deployed.endpoint_type}/" in url
             assert url.endswith("/serving/model.tar.gz")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from endpoint_configs import load_environment_config
 from tests.conftest import SynthesizedEnvironment
 
 
@@ -21,7 +22,8 @@ def _resources(env: SynthesizedEnvironment, type_name: str) -> dict[str, Any]:
 
 def test_stack_is_named_project_env_purpose(synthesized: dict[str, SynthesizedEnvironment]) -> None:
     for env, synth in synthesized.items():
-        assert synth.stack("stateful").stack_name == f"minilm-embeddings-{env}-stateful"
+        project = load_environment_config(env).project
+        assert synth.stack("stateful").stack_name == f"{project}-{env}-stateful"
 
 
 def test_kms_key_rotates(prod: SynthesizedEnvironment) -> None:
