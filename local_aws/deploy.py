@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cost_advisor.guard import check_deployed_cost, served_model
+from cost_advisor.llm_check import llm_model_size
 from endpoint_client import AwsClients, InvocationError, NotDeployedError, invoke_workload
 from endpoint_client.batch import batch_locations, start_batch_run, wait_for_batch_run
 from endpoint_client.errors import StackOutputMissingError
@@ -85,7 +86,10 @@ def deploy(env: str, endpoint_type: str) -> None:
     finally:
         _print_stacks(cloudformation, config.stack_name(STATEFUL_PURPOSE), config.stack_name(chosen))
     compiled = compilation_rows(clients, config.stack_name(chosen))
-    if WORKLOAD_KINDS[chosen].invocation is Invocation.JOB:
+    if config.model.serving is not None:
+        print_summary(compiled + summary_rows(clients, config.endpoint_name(chosen)), console)
+        console.print(f"\n{not_served_locally(config, chosen)}", highlight=False, markup=False)
+    elif WORKLOAD_KINDS[chosen].invocation is Invocation.JOB:
         rows, answer = _run_job(state, config, chosen)
         print_summary(compiled + rows, console)
         console.print(f"\n[bold]{config.stack_name(chosen)}[/bold] ran: {answer}")
@@ -95,6 +99,18 @@ def deploy(env: str, endpoint_type: str) -> None:
         print_summary(compiled + summary_rows(clients, endpoint_name), console)
         console.print(f"\n[bold]{endpoint_name}[/bold] answered: {answer}")
     console.print(_cost_line(config, chosen), highlight=False, markup=False)
+
+
+def not_served_locally(config: EnvironmentConfig, kind: str) -> str:
+    """Why a large language model's endpoint is deployed here but not called."""
+    serving = config.model.serving
+    assert serving is not None
+    return (
+        f"{config.endpoint_name(kind)} is deployed on the local AWS, but its invocations are not served "
+        f"locally: the {serving.type.upper()} container needs an NVIDIA GPU and the weights in "
+        f"{config.model.artifact.s3_prefix}, which this machine does not have. The stacks, alarms "
+        f"and dashboard are real; deploy to AWS (make deploy ENV={config.environment}) to call it."
+    )
 
 
 def _restore_before_update(clients: AwsClients, config: EnvironmentConfig, kind: str) -> None:
@@ -115,7 +131,8 @@ def _cost_line(config: EnvironmentConfig, kind: str) -> str:
     (the artifact build is cached by content, so this rebuilds nothing)."""
     source = f"endpoint_configs/{config.environment}.yaml"
     built = prepare_artifact(config, [kind], project_root=PROJECT_ROOT, source=source)
-    check = check_deployed_cost(config, kind, model=served_model(built), source=source)
+    model = served_model(built) or llm_model_size(config, project_root=PROJECT_ROOT)
+    check = check_deployed_cost(config, kind, model=model, source=source)
     return f"\nOn AWS, {check.describe()}"
 
 

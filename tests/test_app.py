@@ -52,7 +52,7 @@ def test_unknown_environment_lists_the_environments(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "environment (cdk -c env=... -c endpoint_type=..., or make ENV=... ENDPOINT_TYPE=...): 1 problem",
-        "  - env = 'qa': unknown environment; allowed: dev, neo, prod, staging",
+        "  - env = 'qa': unknown environment; allowed: dev, llm, llm-large, neo, prod, staging",
     ]
     assert "Traceback" not in result.stdout + result.stderr
     assert _templates(tmp_path) == []
@@ -93,7 +93,9 @@ def test_cdk_cli_synth_reports_a_bad_flag_without_a_traceback(tmp_path: Path) ->
     result = _run([str(CDK), "synth", "--quiet", "-c", "env=qa", "--output", str(tmp_path / "out")])
     # THEN it fails with our message and writes no template
     assert result.returncode != 0
-    assert "env = 'qa': unknown environment; allowed: dev, neo, prod, staging" in result.stderr
+    assert (
+        "env = 'qa': unknown environment; allowed: dev, llm, llm-large, neo, prod, staging" in result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert _templates(tmp_path / "out") == []
 
@@ -204,7 +206,7 @@ def test_validate_rejects_what_synth_rejects(
 def test_validate_command_reports_a_missing_file(tmp_path: Path) -> None:
     result = _run([sys.executable, "-m", "endpoint_configs", "validate", "--env", "qa"])
     assert result.returncode == 1
-    assert "no such environment file; allowed: dev, neo, prod, staging" in result.stderr
+    assert "no such environment file; allowed: dev, llm, llm-large, neo, prod, staging" in result.stderr
 
 
 def test_schema_file_is_current() -> None:

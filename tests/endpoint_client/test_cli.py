@@ -251,7 +251,7 @@ def test_an_unknown_environment_is_the_config_error(capsys: pytest.CaptureFixtur
     assert status == 1
     assert "Traceback" not in err
     assert err.startswith("error: endpoint_configs/qa.yaml: 1 problem\n")
-    assert "env = 'qa': no such environment file; allowed: dev, neo, prod, staging" in err
+    assert "env = 'qa': no such environment file; allowed: dev, llm, llm-large, neo, prod, staging" in err
 
 
 def test_an_unknown_endpoint_type_is_the_config_error(capsys: pytest.CaptureFixture[str]) -> None:

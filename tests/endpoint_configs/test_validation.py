@@ -539,7 +539,7 @@ def test_missing_environment_file_lists_the_environments() -> None:
     with pytest.raises(ConfigError) as caught:
         load_environment_config("qa")
     assert "endpoint_configs/qa.yaml" in str(caught.value)
-    assert "no such environment file; allowed: dev, neo, prod, staging" in str(caught.value)
+    assert "no such environment file; allowed: dev, llm, llm-large, neo, prod, staging" in str(caught.value)
 
 
 def test_unknown_endpoint_type_flag_lists_every_workload_kind() -> None:

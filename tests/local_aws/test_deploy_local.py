@@ -196,6 +196,21 @@ def test_a_neo_compiled_model_deploys_and_answers_with_the_stand_in_said_plainly
     assert "minilm-embeddings-neo-realtime-neo-" in output
 
 
+def test_a_large_language_model_deploys_and_says_plainly_it_is_not_served_locally(local_aws: int) -> None:
+    # GIVEN llm.yaml: Llama-3-8B on a GPU instance with the TGI container, weights in S3
+    deployed = _local_aws("deploy", "--env", "llm")
+    # THEN the stacks deploy, and instead of failing late on a call it says why it does not call
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    output = " ".join(deployed.stdout.split())
+    assert "llm-chat-llm-stateful" in output
+    assert (
+        "llm-chat-llm-realtime is deployed on the local AWS, but its invocations are not served locally: "
+        "the TGI container needs an NVIDIA GPU" in output
+    )
+    assert "answered" not in output
+    assert "On AWS, cost estimate: llm realtime (real-time ml.g5.2xlarge x1)" in output
+
+
 def test_destroy_removes_every_stack_of_the_environment(local_aws: int) -> None:
     # GIVEN dev deployed as realtime, as async and as batch (the tests above)
     destroyed = _local_aws("destroy", "--env", "dev")
