@@ -12,11 +12,16 @@ artifact may serve endpoints of several kinds.
 It is also the :class:`local_aws.transform_jobs.ModelRunner` of batch transform jobs
 (``sagemaker-transform-jobs``): :meth:`LocalModels.run_model` runs a request on a model by name,
 with the job's ``MaxPayloadInMB``, on the same server as the endpoints of that artifact.
+
+A model in a large-model container (TGI, LMI: ``model.serving``) is not run: its invocations fail
+as the model's error (SageMaker's ModelError, original status 501) saying that the local AWS
+cannot run the GPU container, instead of moto's canned answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from pathlib import Path
@@ -33,6 +38,13 @@ from local_serving import LocalModelServer
 __all__ = ["LocalModels", "chosen_variant", "payload_limit", "route_invocations"]
 
 logger = logging.getLogger(__name__)
+
+
+GPU_ONLY_REPOSITORIES = {
+    "huggingface-pytorch-tgi-inference": "the Hugging Face TGI container",
+    "djl-inference": "the DJL LMI container",
+}
+"""ECR repositories of the large-model serving containers (``model.serving``): nothing here runs them."""
 
 
 def chosen_variant(config: FakeEndpointConfig) -> dict[str, Any]:
@@ -88,6 +100,20 @@ class LocalModels:
             return None
         config = sagemaker.endpoint_configs[endpoint.endpoint_config_name]
         variant = chosen_variant(config)
+        gpu_only = self._gpu_only_container(account_id, region, str(variant["ModelName"]))
+        if gpu_only is not None:
+            message = (
+                f"the local AWS cannot run {gpu_only} (it needs an NVIDIA GPU and the model's weights); "
+                f"{endpoint_name} is deployed here but answers only on AWS"
+            )
+            logger.info("%s: %s", endpoint_name, message)
+            return RoutedInvocation(
+                variant_name=str(variant["VariantName"]),
+                status=501,
+                body=json.dumps({"message": message}).encode(),
+                content_type="application/json",
+                reason=message,
+            )
         server = self._server(account_id, region, endpoint_name, variant)
         if server is None:
             return None
@@ -129,6 +155,14 @@ class LocalModels:
             content_type=result.content_type,
             reason=result.reason,
         )
+
+    @staticmethod
+    def _gpu_only_container(account_id: str, region: str, model_name: str) -> str | None:
+        """The name of a large-model container (TGI, LMI) the model runs, which needs a GPU."""
+        model = sagemaker_backends[account_id][region]._models.get(model_name)
+        image = str((model.primary_container or {}).get("Image", "")) if model else ""
+        repository = image.split("/", 1)[-1].split(":", 1)[0]
+        return GPU_ONLY_REPOSITORIES.get(repository)
 
     def _server(
         self, account_id: str, region: str, endpoint_name: str, variant: dict[str, Any]

@@ -209,6 +209,19 @@ def test_a_large_language_model_deploys_and_says_plainly_it_is_not_served_locall
     )
     assert "answered" not in output
     assert "On AWS, cost estimate: llm realtime (real-time ml.g5.2xlarge x1)" in output
+    # AND a call fails as the model's error saying why, not with a canned answer
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{local_aws}",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(EndpointName="llm-chat-llm-realtime", Body=b'{"inputs": "Hi"}')
+    response = raised.value.response
+    assert (response["Error"]["Code"], response["OriginalStatusCode"]) == ("ModelError", 501)
+    assert "the local AWS cannot run the Hugging Face TGI container" in response["OriginalMessage"]
 
 
 def test_destroy_removes_every_stack_of_the_environment(local_aws: int) -> None:
