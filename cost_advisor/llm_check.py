@@ -50,6 +50,26 @@ def llm_model_size(config: EnvironmentConfig, *, project_root: Path) -> ModelSiz
     return ModelSize.from_llm(memory, source=serving.model_config_file)
 
 
+VOLUME_HEADROOM = 1.2
+"""Volume for the weights x 1.2 plus ``VOLUME_BASE_GB`` for the container's own files."""
+VOLUME_BASE_GB = 10
+VOLUME_RANGE_GB = (1, 512)
+"""VolumeSizeInGB: 1-512. https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html"""
+
+
+def volume_size_gb(config: EnvironmentConfig, instance: str, *, project_root: Path) -> int | None:
+    """The EBS volume ``model.serving``'s weights need on ``instance``: None without
+    ``model.serving``, and on instances with NVMe instance storage (g4dn, g5, g6, p4d, p5 ...),
+    where the model goes on that storage and SageMaker attaches no EBS volume to size."""
+    serving = config.model.serving
+    if serving is None or instance_type(instance).nvme_gb > 0:
+        return None
+    architecture = ModelArchitecture.from_file(project_root / serving.model_config_file)
+    size = weights_bytes(architecture, serving.weight_format(architecture.torch_dtype))
+    low, high = VOLUME_RANGE_GB
+    return min(max(math.ceil(size * VOLUME_HEADROOM / 1000**3) + VOLUME_BASE_GB, low), high)
+
+
 def load_timeouts(config: EnvironmentConfig, *, project_root: Path) -> tuple[int, int] | None:
     """(download, start-up health check) seconds for ``model.serving``'s weights: a margin plus
     the weights at the assumed rates, within 60-3600; None without ``model.serving``."""

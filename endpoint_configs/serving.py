@@ -48,6 +48,17 @@ class _LlmServing(StrictModel):
         default=None, description="Container version, e.g. 3.3.6 (TGI) or 0.33.0 (LMI). Default: newest."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_hub_download(cls, data: object) -> object:
+        if isinstance(data, dict) and "model_id" in data:
+            raise ValueError(
+                "model_id: weights from the Hugging Face Hub would download at every instance start and "
+                "need the network (no network isolation); upload them once (python -m model_packaging "
+                "upload) and give model.artifact.s3_prefix instead"
+            )
+        return data
+
     def weight_format(self, config_dtype: str | None) -> str:
         """What the weights take on the GPU (``cost_advisor.llm_memory`` names)."""
         raise NotImplementedError

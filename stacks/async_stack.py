@@ -46,7 +46,10 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
         self.endpoint = self.add_endpoint(
             [
                 props.async_variant(
-                    block, self.model_name_for(block.instance_type), load_timeouts=self.load_timeouts
+                    block,
+                    self.model_name_for(block.instance_type),
+                    load_timeouts=self.load_timeouts,
+                    volume_size=self.volume_sizes[block.instance_type],
                 )
             ],
             async_inference=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(

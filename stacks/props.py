@@ -145,10 +145,13 @@ def instance_variants(
     model_names: Mapping[str, str],
     *,
     load_timeouts: tuple[int, int] | None = None,
+    volume_sizes: Mapping[str, int | None] | None = None,
 ) -> list[ProductionVariant]:
     """Production variants on dedicated instances; ``model_names`` maps variant name to model.
-    ``load_timeouts`` (download, start-up) apply where a variant sets none (a large model's)."""
+    ``load_timeouts`` (download, start-up) and ``volume_sizes`` (by instance type) apply where a
+    variant sets none (a large model's)."""
     download, startup = load_timeouts or (None, None)
+    volumes = volume_sizes or {}
     return [
         ProductionVariant(
             variant_name=v.name,
@@ -156,7 +159,7 @@ def instance_variants(
             instance_type=v.instance_type,
             initial_instance_count=v.initial_instance_count,
             initial_variant_weight=v.initial_weight,
-            volume_size_in_gb=v.volume_size_gb,
+            volume_size_in_gb=v.volume_size_gb or volumes.get(v.instance_type),
             model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds or download,
             container_startup_health_check_timeout_in_seconds=(
                 v.container_startup_health_check_timeout_seconds or startup
@@ -180,10 +183,14 @@ def serverless_variant(block: ServerlessEndpoint, model_name: str) -> Production
 
 
 def async_variant(
-    block: AsyncEndpoint, model_name: str, *, load_timeouts: tuple[int, int] | None = None
+    block: AsyncEndpoint,
+    model_name: str,
+    *,
+    load_timeouts: tuple[int, int] | None = None,
+    volume_size: int | None = None,
 ) -> ProductionVariant:
     """The single instance variant of an asynchronous endpoint; ``load_timeouts`` (download,
-    start-up) for a large model."""
+    start-up) and ``volume_size`` for a large model."""
     download, startup = load_timeouts or (None, None)
     return ProductionVariant(
         variant_name=block.variant_name,
@@ -191,7 +198,7 @@ def async_variant(
         instance_type=block.instance_type,
         initial_instance_count=block.initial_instance_count,
         initial_variant_weight=1.0,
-        volume_size_in_gb=block.volume_size_gb,
+        volume_size_in_gb=block.volume_size_gb or volume_size,
         model_data_download_timeout_in_seconds=download,
         container_startup_health_check_timeout_in_seconds=startup,
     )

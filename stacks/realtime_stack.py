@@ -25,7 +25,12 @@ class RealtimeInferenceStack(EndpointStack[RealtimeEndpoint]):
         model_names = {v.name: self.model_name_for(v.instance_type) for v in block.variants}
         capture = props.data_capture(block.data_capture)
         self.endpoint = self.add_endpoint(
-            props.instance_variants(block.variants, model_names, load_timeouts=self.load_timeouts),
+            props.instance_variants(
+                block.variants,
+                model_names,
+                load_timeouts=self.load_timeouts,
+                volume_sizes=self.volume_sizes,
+            ),
             capture_bucket=self.store.bucket,
             data_capture=capture,
         )

@@ -13,7 +13,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from cost_advisor.llm_check import load_timeouts
+from cost_advisor.llm_check import load_timeouts, volume_size_gb
 from endpoint_configs import CONFIG_DIR, EndpointSettings, EnvironmentConfig, WorkloadBlock
 from endpoint_configs.images import image_uri
 from endpoint_configs.instance_catalog import instance_type
@@ -58,9 +58,10 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
     its role writing to ``model_logs()``, which each kind defines). With ``model.compilation``,
     ``compilation`` compiles the artifact with Neo first and the models serve its output.
     With ``model.serving`` the models run the TGI or LMI container with its settings, and the
-    variants get download and start-up timeouts for the weights' size (``load_timeouts``).
+    variants get download and start-up timeouts for the weights' size (``load_timeouts``) and, on
+    instances without NVMe storage, a volume that holds them (``volume_sizes``).
     Exposes ``config``, ``block``, ``store``, ``compilation`` (or None), ``served`` and
-    ``load_timeouts``.
+    ``load_timeouts`` and ``volume_sizes``.
     """
 
     def __init__(
@@ -85,6 +86,10 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
             **config.model.environment,
         }
         self.load_timeouts = load_timeouts(config, project_root=CONFIG_DIR.parent)
+        self.volume_sizes = {
+            name: volume_size_gb(config, name, project_root=CONFIG_DIR.parent)
+            for name in block.instance_types()
+        }
         if config.model.compilation is not None:
             self.compilation = NeoCompilation(
                 self,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cost_advisor.llm_check import check_llm_serving, load_timeouts
+from cost_advisor.llm_check import check_llm_serving, load_timeouts, volume_size_gb
 from endpoint_configs import CONFIG_DIR, ConfigError, EnvironmentConfig, parse_config
 
 PROJECT = CONFIG_DIR.parent
@@ -89,3 +89,11 @@ def test_load_timeouts_follow_the_weights_size() -> None:
     assert load_timeouts(_config(), project_root=PROJECT) == (120 + 161, 300 + 81)
     # the 70B AWQ checkpoint: 39,767,785,472 bytes
     assert load_timeouts(_config("llm-large"), project_root=PROJECT) == (120 + 398, 300 + 199)
+
+
+def test_a_volume_is_sized_only_where_the_instance_has_no_nvme_storage() -> None:
+    config = _config()
+    # ml.p3.2xlarge is EBS only: 16.06 GB of weights x 1.2, rounded up, + 10 GB
+    assert volume_size_gb(config, "ml.p3.2xlarge", project_root=PROJECT) == 20 + 10
+    # g5 keeps the model on its NVMe instance storage; SageMaker attaches no volume to size
+    assert volume_size_gb(config, "ml.g5.2xlarge", project_root=PROJECT) is None

@@ -74,8 +74,13 @@ def test_lmi_preset_names_the_backend_and_shards_across_every_gpu_by_default() -
         ),
         ({"quantize": "int4"}, "model.serving.tgi.quantize", "Input should be 'bitsandbytes'"),
         ({"num_gpus": 9}, "model.serving.tgi.num_gpus", "less than or equal to 8"),
+        (
+            {"model_id": "meta-llama/Meta-Llama-3-8B-Instruct"},
+            "model.serving.tgi",
+            "model_id: weights from the Hugging Face Hub would download at every instance start",
+        ),
     ],
-    ids=["input-not-below-total", "unknown-quantization", "more-gpus-than-any-instance"],
+    ids=["input-not-below-total", "unknown-quantization", "more-gpus-than-any-instance", "hub-model-id"],
 )
 def test_a_bad_preset_field_is_one_problem_at_its_path(
     change: dict[str, Any], path: str, message: str

@@ -65,7 +65,9 @@ def test_the_variant_waits_for_the_weights_and_stores_them_without_a_key_on_nvme
     assert variant["ModelDataDownloadTimeoutInSeconds"] == 281
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 381
     assert variant["InstanceType"] == "ml.g5.2xlarge"
-    assert "KmsKeyId" not in config  # g5 has NVMe instance storage, where SageMaker refuses a key
+    # g5 keeps the model on its NVMe instance storage: no volume to size, and no key (SageMaker refuses one)
+    assert "VolumeSizeInGB" not in variant
+    assert "KmsKeyId" not in config
 
 
 def test_lmi_shards_the_awq_model_over_four_gpus_and_scales_to_zero(large: SynthesizedEnvironment) -> None:
