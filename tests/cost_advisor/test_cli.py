@@ -170,7 +170,7 @@ def test_no_eligible_option_exits_1_after_the_table(capsys: pytest.CaptureFixtur
     assert "no option meets this workload" in err
 
 
-LLM_CONFIGS = Path(__file__).with_name("llm_configs")
+LLAMA_3_8B = Path(__file__).parents[2] / "examples" / "llm" / "meta-llama-3-8b-instruct" / "config.json"
 LLM_TRAFFIC = [
     "--requests-per-day",
     "5000",
@@ -185,7 +185,7 @@ LLM_TRAFFIC = [
 
 def test_a_generative_model_is_sized_for_gpus_with_its_kv_cache(capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN Llama-3-8B in bf16 with 8 sequences of 4096 tokens in its KV cache
-    config = LLM_CONFIGS / "meta-llama-3-8b-instruct.json"
+    config = LLAMA_3_8B
     # WHEN advised
     code, out, _ = _run(["--model-config", str(config), *LLM_TRAFFIC, "--json"], capsys)
     # THEN only the 24 GiB A10G instances hold it (16 GiB T4 and CPU instances do not): 14.96 GiB of
@@ -203,7 +203,7 @@ def test_a_generative_model_is_sized_for_gpus_with_its_kv_cache(capsys: pytest.C
 
 
 def test_awq_on_a_model_without_awq_weights_is_one_message(capsys: pytest.CaptureFixture[str]) -> None:
-    config = LLM_CONFIGS / "meta-llama-3-8b-instruct.json"
+    config = LLAMA_3_8B
     code, out, err = _run(["--model-config", str(config), "--weights", "awq", *LLM_TRAFFIC], capsys)
     assert code == 1
     assert out == ""

@@ -25,11 +25,13 @@ from cost_advisor.llm_memory import (
 from endpoint_configs.instance_catalog import instance_type
 
 CONFIGS = Path(__file__).with_name("llm_configs")
-LLAMA_3_8B = CONFIGS / "meta-llama-3-8b-instruct.json"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "llm"
+"""The two configs the shipped LLM environments serve live with the examples."""
+LLAMA_3_8B = EXAMPLES / "meta-llama-3-8b-instruct" / "config.json"
 MISTRAL_7B = CONFIGS / "mistral-7b-v0.1.json"
 QWEN2_7B = CONFIGS / "qwen2-7b-instruct.json"
 LLAMA_3_70B = CONFIGS / "meta-llama-3-70b-instruct.json"
-LLAMA_3_70B_AWQ = CONFIGS / "llama-3-70b-instruct-awq.json"
+LLAMA_3_70B_AWQ = EXAMPLES / "llama-3-70b-instruct-awq" / "config.json"
 
 A10G_USABLE = 0.9 * 24 * GIB  # one A10G of ml.g5.* (24 GiB in the catalog) x vLLM's 0.9
 
