@@ -209,6 +209,24 @@ def test_a_large_language_model_deploys_and_says_plainly_it_is_not_served_locall
     )
     assert "answered" not in output
     assert "On AWS, cost estimate: llm realtime (real-time ml.g5.2xlarge x1)" in output
+    # AND the model reads the uncompressed weights' prefix in the TGI container
+    sagemaker = boto3.client(
+        "sagemaker",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{local_aws}",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    containers = [
+        sagemaker.describe_model(ModelName=m["ModelName"])["PrimaryContainer"]
+        for m in sagemaker.list_models()["Models"]
+    ]
+    (tgi,) = [c for c in containers if "huggingface-pytorch-tgi-inference" in c["Image"]]
+    assert tgi["ModelDataSource"]["S3DataSource"] == {
+        "S3Uri": "s3://llm-chat-models-example/meta-llama-3-8b-instruct/",
+        "S3DataType": "S3Prefix",
+        "CompressionType": "None",
+    }
     # AND a call fails as the model's error saying why, not with a canned answer
     runtime = boto3.client(
         "sagemaker-runtime",
