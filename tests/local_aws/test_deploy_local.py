@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -184,6 +185,16 @@ def test_new_input_starts_one_job_at_the_next_check_and_none_after(local_aws: in
     assert second == ["StartedByCheck", "CountNewInput", "HasNewInput", "NothingNew"]
 
 
+def _local_client(service: str, port: int) -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 def test_a_neo_compiled_model_deploys_and_answers_with_the_stand_in_said_plainly(local_aws: int) -> None:
     # GIVEN neo.yaml: the model traced at synth, compiled for ml_c5 by a custom resource
     deployed = _local_aws("deploy", "--env", "neo")
@@ -194,6 +205,14 @@ def test_a_neo_compiled_model_deploys_and_answers_with_the_stand_in_said_plainly
     assert "COMPLETED, PYTORCH 2.0 for ml_c5; stood in by the local AWS" in output
     assert "Neo's compiler runs only in AWS" in output
     assert "minilm-embeddings-neo-realtime-neo-" in output
+    # AND the model serves the archive the compilation resource wrote into the environment's bucket
+    sagemaker = _local_client("sagemaker", local_aws)
+    urls = [
+        sagemaker.describe_model(ModelName=m["ModelName"])["PrimaryContainer"].get("ModelDataUrl", "")
+        for m in sagemaker.list_models()["Models"]
+    ]
+    (compiled,) = [url for url in urls if "/neo/realtime/" in url]
+    assert compiled.endswith("/serving/model.tar.gz")
 
 
 def test_a_large_language_model_deploys_and_says_plainly_it_is_not_served_locally(local_aws: int) -> None:
@@ -210,13 +229,7 @@ def test_a_large_language_model_deploys_and_says_plainly_it_is_not_served_locall
     assert "answered" not in output
     assert "On AWS, cost estimate: llm realtime (real-time ml.g5.2xlarge x1)" in output
     # AND the model reads the uncompressed weights' prefix in the TGI container
-    sagemaker = boto3.client(
-        "sagemaker",
-        region_name="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{local_aws}",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sagemaker = _local_client("sagemaker", local_aws)
     containers = [
         sagemaker.describe_model(ModelName=m["ModelName"])["PrimaryContainer"]
         for m in sagemaker.list_models()["Models"]
@@ -228,13 +241,7 @@ def test_a_large_language_model_deploys_and_says_plainly_it_is_not_served_locall
         "CompressionType": "None",
     }
     # AND a call fails as the model's error saying why, not with a canned answer
-    runtime = boto3.client(
-        "sagemaker-runtime",
-        region_name="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{local_aws}",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    runtime = _local_client("sagemaker-runtime", local_aws)
     with pytest.raises(ClientError) as raised:
         runtime.invoke_endpoint(EndpointName="llm-chat-llm-realtime", Body=b'{"inputs": "Hi"}')
     response = raised.value.response
