@@ -4,6 +4,7 @@ estimate of what an environment's configured block costs (synth's budget guard).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -159,76 +160,98 @@ def schedules(profile: TrafficProfile, *, active: int, idle: int, maximum: int) 
     ]
 
 
-def block_for(option: Option, profile: TrafficProfile, model: ModelSize) -> dict[str, Any]:
-    """The ``endpoints:`` entry that deploys ``option`` (the schema of ``endpoint_configs``)."""
-    del model
-    processing_s = (option.processing.ms / 1000) if option.processing else 1.0
-    if option.kind == "realtime":
-        assert option.instance_type
-        assert option.instance_count
-        assert option.capacity_rps
-        variant: dict[str, Any] = {
-            "name": "AllTraffic",
-            "instance_type": option.instance_type,
-            "initial_instance_count": 1,
+def _realtime_block(option: Option, profile: TrafficProfile) -> dict[str, Any]:
+    assert option.instance_type
+    assert option.instance_count
+    assert option.capacity_rps
+    variant: dict[str, Any] = {
+        "name": "AllTraffic",
+        "instance_type": option.instance_type,
+        "initial_instance_count": 1,
+    }
+    peak = option.instance_count
+    if peak > 1:
+        scaling: dict[str, Any] = {
+            "min_capacity": 1,
+            "max_capacity": peak,
+            "max_requests_per_second_per_instance": round(option.capacity_rps, 2) or 0.01,
+            "target_utilization": 0.7,
         }
-        peak = option.instance_count
-        if peak > 1:
-            scaling: dict[str, Any] = {
+        planned = schedules(profile, active=peak, idle=1, maximum=peak)
+        if planned:
+            scaling["schedules"] = planned
+        variant["autoscaling"] = scaling
+    return {"type": option.kind, "variants": [variant]}
+
+
+def _serverless_block(option: Option, profile: TrafficProfile) -> dict[str, Any]:
+    assert option.memory_size_mb
+    assert option.max_concurrency
+    block: dict[str, Any] = {
+        "type": option.kind,
+        "memory_size_mb": option.memory_size_mb,
+        "max_concurrency": option.max_concurrency,
+        "network_isolation": False,
+    }
+    provisioned = option.provisioned_concurrency
+    if provisioned is not None:
+        block["provisioned_concurrency"] = provisioned
+        planned = schedules(profile, active=provisioned, idle=1, maximum=provisioned)
+        if planned:
+            block["provisioned_concurrency_scaling"] = {
                 "min_capacity": 1,
-                "max_capacity": peak,
-                "max_requests_per_second_per_instance": round(option.capacity_rps, 2) or 0.01,
-                "target_utilization": 0.7,
+                "max_capacity": provisioned,
+                "schedules": planned,
             }
-            planned = schedules(profile, active=peak, idle=1, maximum=peak)
-            if planned:
-                scaling["schedules"] = planned
-            variant["autoscaling"] = scaling
-        return {"type": "realtime", "variants": [variant]}
-    if option.kind == "serverless":
-        assert option.memory_size_mb
-        assert option.max_concurrency
-        block: dict[str, Any] = {
-            "type": "serverless",
-            "memory_size_mb": option.memory_size_mb,
-            "max_concurrency": option.max_concurrency,
-            "network_isolation": False,
-        }
-        provisioned = option.provisioned_concurrency
-        if provisioned is not None:
-            block["provisioned_concurrency"] = provisioned
-            planned = schedules(profile, active=provisioned, idle=1, maximum=provisioned)
-            if planned:
-                block["provisioned_concurrency_scaling"] = {
-                    "min_capacity": 1,
-                    "max_capacity": provisioned,
-                    "schedules": planned,
-                }
-        return block
-    if option.kind == "async":
-        assert option.instance_type
-        assert option.instance_count
-        return {
-            "type": "async",
-            "instance_type": option.instance_type,
-            "initial_instance_count": 1,
-            "max_concurrent_invocations_per_instance": 1,
-            "invocation_timeout_seconds": min(3600, max(900, math.ceil(2 * processing_s))),
-            "autoscaling": {"min_capacity": 0, "max_capacity": option.instance_count},
-        }
+    return block
+
+
+def _async_block(option: Option, profile: TrafficProfile) -> dict[str, Any]:
+    assert option.instance_type
+    assert option.instance_count
+    return {
+        "type": option.kind,
+        "instance_type": option.instance_type,
+        "initial_instance_count": 1,
+        "max_concurrent_invocations_per_instance": 1,
+        "invocation_timeout_seconds": min(3600, max(900, math.ceil(2 * _processing_seconds(option)))),
+        "autoscaling": {"min_capacity": 0, "max_capacity": option.instance_count},
+    }
+
+
+def _batch_block(option: Option, profile: TrafficProfile) -> dict[str, Any]:
     assert option.instance_type
     payload_mb = min(100, max(6, math.ceil(profile.payload_kb / 1000)))
     return {
-        "type": "batch",
+        "type": option.kind,
         "instance_type": option.instance_type,
         "instance_count": option.instance_count or 1,
         "split_type": "Line",
         "batch_strategy": "SingleRecord",
         "max_payload_mb": payload_mb,
         "max_concurrent_transforms": 1,
-        "invocation_timeout_seconds": min(3600, max(600, math.ceil(2 * processing_s))),
+        "invocation_timeout_seconds": min(3600, max(600, math.ceil(2 * _processing_seconds(option)))),
         "schedule": {"cron": f"0 2 ? * {_cron_days(profile.active_days_per_week)} *", "timezone": "UTC"},
     }
+
+
+def _processing_seconds(option: Option) -> float:
+    return (option.processing.ms / 1000) if option.processing else 1.0
+
+
+BLOCK_BUILDERS: dict[str, Callable[[Option, TrafficProfile], dict[str, Any]]] = {
+    RealtimeEndpoint.kind(): _realtime_block,
+    ServerlessEndpoint.kind(): _serverless_block,
+    AsyncEndpoint.kind(): _async_block,
+    BatchTransform.kind(): _batch_block,
+}
+"""The ``endpoints:`` entry of each kind the advisor prices, keyed by its config block's ``type``."""
+
+
+def block_for(option: Option, profile: TrafficProfile, model: ModelSize) -> dict[str, Any]:
+    """The ``endpoints:`` entry that deploys ``option`` (the schema of ``endpoint_configs``)."""
+    del model
+    return BLOCK_BUILDERS[option.kind](option, profile)
 
 
 @dataclass(frozen=True)

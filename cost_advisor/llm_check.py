@@ -11,6 +11,7 @@ the weights' size.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -57,15 +58,20 @@ VOLUME_RANGE_GB = (1, 512)
 """VolumeSizeInGB: 1-512. https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html"""
 
 
+@functools.cache
+def _served_weights_bytes(serving: TgiServing | LmiServing, project_root: Path) -> int:
+    """The weights' bytes as ``serving`` loads them (read once per config.json and preset)."""
+    architecture = ModelArchitecture.from_file(project_root / serving.model_config_file)
+    return weights_bytes(architecture, serving.weight_format(architecture.torch_dtype))
+
+
 def volume_size_gb(config: EnvironmentConfig, instance: str, *, project_root: Path) -> int | None:
     """The EBS volume ``model.serving``'s weights need on ``instance``: None without
     ``model.serving``, and on instances with NVMe instance storage (g4dn, g5, g6, p4d, p5 ...),
     where the model goes on that storage and SageMaker attaches no EBS volume to size."""
-    serving = config.model.serving
-    if serving is None or instance_type(instance).nvme_gb > 0:
+    if config.model.serving is None or instance_type(instance).nvme_gb > 0:
         return None
-    architecture = ModelArchitecture.from_file(project_root / serving.model_config_file)
-    size = weights_bytes(architecture, serving.weight_format(architecture.torch_dtype))
+    size = _served_weights_bytes(config.model.serving, project_root)
     low, high = VOLUME_RANGE_GB
     return min(max(math.ceil(size * VOLUME_HEADROOM / 1000**3) + VOLUME_BASE_GB, low), high)
 
@@ -73,11 +79,9 @@ def volume_size_gb(config: EnvironmentConfig, instance: str, *, project_root: Pa
 def load_timeouts(config: EnvironmentConfig, *, project_root: Path) -> tuple[int, int] | None:
     """(download, start-up health check) seconds for ``model.serving``'s weights: a margin plus
     the weights at the assumed rates, within 60-3600; None without ``model.serving``."""
-    serving = config.model.serving
-    if serving is None:
+    if config.model.serving is None:
         return None
-    architecture = ModelArchitecture.from_file(project_root / serving.model_config_file)
-    size = weights_bytes(architecture, serving.weight_format(architecture.torch_dtype))
+    size = _served_weights_bytes(config.model.serving, project_root)
     low, high = TIMEOUT_RANGE
     download = DOWNLOAD_MARGIN_SECONDS + math.ceil(size / DOWNLOAD_BYTES_PER_SECOND)
     load = LOAD_MARGIN_SECONDS + math.ceil(size / LOAD_BYTES_PER_SECOND)

@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from cost_advisor.model_size import GIB, InstanceSpec, ModelSize, ProcessingTime
-from endpoint_configs import limits
+from endpoint_configs import AsyncEndpoint, BatchTransform, RealtimeEndpoint, ServerlessEndpoint, limits
 from endpoint_configs.cost import TrafficProfile
 
 HOURS_PER_MONTH = 730.0
 """AWS's pricing pages and calculator: 730 hours a month (8,760 a year / 12)."""
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
-KIND_ORDER = ("realtime", "serverless", "async", "batch")
 
 REALTIME_TARGET_UTILIZATION = 0.7
 """Share of an instance's capacity the fleet runs at (``VariantAutoscaling.target_utilization``'s
@@ -79,21 +78,44 @@ BATCH_MAX_RECORD_MB = limits.BATCH_PAYLOAD_BUDGET_MB
 """MaxPayloadInMB is at most 100 MB: one record (request) may not be larger.
 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html#sagemaker-CreateTransformJob-request-MaxPayloadInMB"""
 
-PAYLOAD_LIMITS_MB = {
-    "realtime": float(limits.REALTIME_MAX_PAYLOAD_MB),
-    "serverless": float(limits.SERVERLESS_MAX_PAYLOAD_MB),
-    "async": float(limits.ASYNC_MAX_PAYLOAD_MB),
-    "batch": float(BATCH_MAX_RECORD_MB),
-}
-"""Request payload limits in MB (1000 KB, the profile's unit)."""
-TIME_LIMITS_SECONDS = {
-    "realtime": float(limits.REALTIME_MAX_INVOCATION_SECONDS),
-    "serverless": float(limits.SERVERLESS_MAX_INVOCATION_SECONDS),
-    "async": float(ASYNC_MAX_INVOCATION_SECONDS),
-    "batch": float(BATCH_MAX_INVOCATION_SECONDS),
-}
-MIN_LATENCY_SECONDS = {"async": ASYNC_SCALE_OUT_SECONDS, "batch": BATCH_JOB_STARTUP_SECONDS}
-"""Queue-based options cannot answer faster than this (after idle)."""
+
+@dataclass(frozen=True)
+class KindTraits:
+    """What rules a workload kind in or out, whatever the instance: its payload and time limits,
+    whether a caller waits for the answer (the latency target then applies to processing), and the
+    least latency of a kind that starts capacity per request (and why)."""
+
+    label: str
+    payload_mb: float
+    """Request payload limit in MB (1000 KB, the profile's unit)."""
+    per_record: bool
+    """The payload limit is per record (a transform job's MaxPayloadInMB), not per request."""
+    seconds: float
+    caller_waits: bool
+    start_up: tuple[float, str] | None = None
+
+
+KIND_TRAITS = {
+    RealtimeEndpoint.kind(): KindTraits(
+        "real-time", float(limits.REALTIME_MAX_PAYLOAD_MB), False,
+        float(limits.REALTIME_MAX_INVOCATION_SECONDS), caller_waits=True,
+    ),
+    ServerlessEndpoint.kind(): KindTraits(
+        "serverless", float(limits.SERVERLESS_MAX_PAYLOAD_MB), False,
+        float(limits.SERVERLESS_MAX_INVOCATION_SECONDS), caller_waits=True,
+    ),
+    AsyncEndpoint.kind(): KindTraits(
+        "async", float(limits.ASYNC_MAX_PAYLOAD_MB), False, float(ASYNC_MAX_INVOCATION_SECONDS),
+        caller_waits=False,
+        start_up=(ASYNC_SCALE_OUT_SECONDS, "queue-based: scaling out from zero takes minutes"),
+    ),
+    BatchTransform.kind(): KindTraits(
+        "batch", float(BATCH_MAX_RECORD_MB), True, float(BATCH_MAX_INVOCATION_SECONDS), caller_waits=False,
+        start_up=(BATCH_JOB_STARTUP_SECONDS, "an offline job: starting one takes minutes"),
+    ),
+}  # fmt: skip
+"""Each kind the advisor prices, keyed by its config block's ``type``, in display order."""
+KIND_ORDER = tuple(KIND_TRAITS)
 
 _EPSILON = 1e-9
 NO_PROVISIONED_PRICE = "no provisioned concurrency price in the instance catalog for the region"
@@ -256,30 +278,26 @@ def _ineligible(kind: str, label: str, reasons: Iterable[str], **extra: Any) -> 
 def common_reasons(kind: str, profile: TrafficProfile) -> list[str]:
     """Reasons that rule out ``kind`` whatever the instance: payload and latency target."""
     reasons = []
+    traits = KIND_TRAITS[kind]
     payload_mb = profile.payload_kb / 1000
-    limit = PAYLOAD_LIMITS_MB[kind]
-    if payload_mb > limit:
-        what = "per record (MaxPayloadInMB)" if kind == "batch" else "per request"
-        reasons.append(f"payload {number(payload_mb)} MB is over the {limit:g} MB limit {what}")
-    least = MIN_LATENCY_SECONDS.get(kind)
+    if payload_mb > traits.payload_mb:
+        what = "per record (MaxPayloadInMB)" if traits.per_record else "per request"
+        reasons.append(f"payload {number(payload_mb)} MB is over the {traits.payload_mb:g} MB limit {what}")
     target = profile.latency_target_ms
-    if least is not None and target is not None and target < least * 1000:
-        how = (
-            "queue-based: scaling out from zero takes minutes"
-            if kind == "async"
-            else "an offline job: starting one takes minutes"
-        )
-        reasons.append(f"latency target {target:g} ms is below {least:g} s ({how})")
+    if traits.start_up is not None and target is not None:
+        least, how = traits.start_up
+        if target < least * 1000:
+            reasons.append(f"latency target {target:g} ms is below {least:g} s ({how})")
     return reasons
 
 
 def time_reasons(kind: str, processing: ProcessingTime, profile: TrafficProfile) -> list[str]:
     reasons = []
-    limit = TIME_LIMITS_SECONDS[kind]
-    if processing.ms > limit * 1000:
-        reasons.append(f"processing {processing.describe()} is over the {limit:g} s limit")
+    traits = KIND_TRAITS[kind]
+    if processing.ms > traits.seconds * 1000:
+        reasons.append(f"processing {processing.describe()} is over the {traits.seconds:g} s limit")
     target = profile.latency_target_ms
-    if kind in ("realtime", "serverless") and target is not None and processing.ms > target:
+    if traits.caller_waits and target is not None and processing.ms > target:
         reasons.append(f"processing {processing.describe()} is over the latency target {target:g} ms")
     return reasons
 
@@ -312,7 +330,7 @@ def _best(kind: str, candidates: list[Option], failures: list[str], common: list
     eligible = [o for o in candidates if o.eligible]
     if eligible and not common:
         return min(eligible, key=lambda o: (o.monthly_usd or 0.0, o.label))
-    label = {"realtime": "real-time", "async": "async", "batch": "batch"}[kind]
+    label = KIND_TRAITS[kind].label
     if eligible:
         cheapest = min(eligible, key=lambda o: (o.monthly_usd or 0.0, o.label))
         return _ineligible(kind, cheapest.label, common, instance_type=cheapest.instance_type)
@@ -700,12 +718,13 @@ def check_region(catalog: Catalog, region: str) -> None:
 
 def check_workload(profile: TrafficProfile) -> None:
     """Bad input no option could serve: a payload over every limit."""
-    largest = max(PAYLOAD_LIMITS_MB.values())
+    largest = max(t.payload_mb for t in KIND_TRAITS.values())
     if profile.payload_kb / 1000 > largest:
+        each = ", ".join(
+            f"{t.label} {t.payload_mb:g} MB{' per record' if t.per_record else ''}"
+            for t in KIND_TRAITS.values()
+        )
         raise AdvisorError(
             f"payload_kb {number(profile.payload_kb)}: {number(profile.payload_kb / 1000)} MB is over "
-            f"every option's limit (real-time {PAYLOAD_LIMITS_MB['realtime']:g} MB, serverless "
-            f"{PAYLOAD_LIMITS_MB['serverless']:g} MB, async {PAYLOAD_LIMITS_MB['async']:g} MB, batch "
-            f"{PAYLOAD_LIMITS_MB['batch']:g} MB per record); split the input or pass a reference to it "
-            "in S3"
+            f"every option's limit ({each}); split the input or pass a reference to it in S3"
         )
