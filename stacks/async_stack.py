@@ -12,7 +12,7 @@ from constructs import Construct
 
 from endpoint_configs import AsyncEndpoint
 from endpoint_configs.naming import ASYNC_DEFAULT_PREFIXES
-from sagemaker_constructs.dashboard import AsyncQueueSection, InstanceSection
+from sagemaker_constructs.dashboard import WorkloadDashboard
 from sagemaker_constructs.queue_alarms import AsyncQueueAlarms
 from sagemaker_constructs.scaling import AsyncScaleToZero
 from stacks import props
@@ -26,7 +26,7 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
     KMS-encrypted and TLS-only, unless ARNs are given). The execution role may read only the input
     prefix, write only the output and failure prefixes and publish only to those two topics.
     Exposes ``endpoint``, ``paths``, ``success_topic``, ``error_topic``, ``scaling`` (or None) and
-    ``queue_alarms`` besides the base's attributes.
+    ``queue_alarms`` and ``dashboard`` besides the base's attributes.
     """
 
     IDLE_INSTANCES_BILL = False  # scales to zero: an hour without requests has no instances
@@ -110,10 +110,13 @@ class AsyncInferenceStack(EndpointStack[AsyncEndpoint]):
             alarm_topic=store.alarm_topic,
             thresholds=props.queue_thresholds(block.alarms),
         )
-        self.add_dashboard(
-            InstanceSection(self.endpoint_name, [block.variant_name]),
-            AsyncQueueSection(self.endpoint_name),
-            alarms=self.queue_alarms.alarms,
+        self.dashboard = WorkloadDashboard.asynchronous(
+            self,
+            "Dashboard",
+            dashboard_name=self.stack_name,
+            endpoint_name=self.endpoint_name,
+            variant_names=self.endpoint.variant_names,
+            alarms=self.watched_alarms(*self.queue_alarms.alarms),
         )
         self.publish_locations("Async", configured, ASYNC_DEFAULT_PREFIXES)
         cdk.CfnOutput(

@@ -7,7 +7,7 @@ from typing import Any
 from constructs import Construct
 
 from endpoint_configs import RealtimeEndpoint
-from sagemaker_constructs.dashboard import InstanceSection
+from sagemaker_constructs.dashboard import WorkloadDashboard
 from sagemaker_constructs.scaling import INSTANCE_COUNT, VariantScaling
 from stacks import props
 from stacks.workload_stack import EndpointStack
@@ -16,7 +16,8 @@ from stacks.workload_stack import EndpointStack
 class RealtimeInferenceStack(EndpointStack[RealtimeEndpoint]):
     """A real-time endpoint with the block's variants (each on its image build), data capture to
     the environment's bucket, and a scalable target per variant with ``autoscaling``.
-    Exposes ``endpoint`` and ``autoscaling`` (by variant name) besides the base's attributes.
+    Exposes ``endpoint``, ``autoscaling`` (by variant name) and ``dashboard`` besides the base's
+    attributes.
     """
 
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
@@ -54,4 +55,11 @@ class RealtimeInferenceStack(EndpointStack[RealtimeEndpoint]):
             for variant in block.variants
             if variant.autoscaling is not None
         }
-        self.add_dashboard(InstanceSection(self.endpoint_name, [v.name for v in block.variants]))
+        self.dashboard = WorkloadDashboard.real_time(
+            self,
+            "Dashboard",
+            dashboard_name=self.stack_name,
+            endpoint_name=self.endpoint_name,
+            variant_names=self.endpoint.variant_names,
+            alarms=self.watched_alarms(),
+        )

@@ -20,7 +20,6 @@ from endpoint_configs.instance_catalog import instance_type
 from endpoint_configs.naming import ENDPOINT_CONFIG_OUTPUT, compilation_job_prefix
 from model_packaging.wheels import container_environment
 from sagemaker_constructs.compilation import NeoCompilation
-from sagemaker_constructs.dashboard import DashboardSection, InvocationSection, WorkloadDashboard
 from sagemaker_constructs.endpoint import InferenceEndpoint, ProductionVariant
 from sagemaker_constructs.endpoint_alarms import EndpointAlarms
 from sagemaker_constructs.execution_role import ModelLogs
@@ -180,9 +179,9 @@ class WorkloadStack(cdk.Stack, Generic[Block]):
 class EndpointStack(WorkloadStack[EndpointBlock]):
     """Base of the endpoint workload stacks (real-time, serverless, asynchronous): the model's logs
     go to the endpoint's log group, and the stack outputs ``EndpointName``. Subclasses call
-    ``add_endpoint`` with their production variants, then ``add_dashboard`` with their kind's
-    dashboard sections. Exposes ``endpoint_name`` and, after those, ``alarms``, ``idle_guard`` (or
-    None) and ``dashboard`` besides the base's.
+    ``add_endpoint`` with their production variants, then make their kind's ``WorkloadDashboard``
+    with ``watched_alarms``. Exposes ``endpoint_name`` and, after ``add_endpoint``, ``alarms`` and
+    ``idle_guard`` (or None) besides the base's.
     """
 
     IDLE_INSTANCES_BILL = True
@@ -209,7 +208,6 @@ class EndpointStack(WorkloadStack[EndpointBlock]):
         (data capture, async inference). The endpoint's alarms (``self.alarms``) go to the alarm
         topic; the deployment rolls back on those its ``rollback_alarms.endpoint_alarms`` names, which the
         execution role may read."""
-        self.production_variants = list(production_variants)
         variant_names = [v.variant_name for v in production_variants]
         self.alarms = EndpointAlarms(
             self,
@@ -272,20 +270,8 @@ class EndpointStack(WorkloadStack[EndpointBlock]):
             )
         return idle
 
-    def add_dashboard(
-        self, *sections: DashboardSection, alarms: Sequence[cloudwatch.IAlarm] = ()
-    ) -> WorkloadDashboard:
-        """The stack's dashboard: the endpoint's alarms, the idle guard's and ``alarms`` on top, then
-        invocations, latency and errors, then ``sections`` (the kind's own widgets)."""
-        watched = [*self.alarms.alarms, *alarms]
-        if self.idle_guard is not None:
-            watched.append(self.idle_guard.alarm)
-        variants = [v.variant_name for v in self.production_variants]
-        self.dashboard = WorkloadDashboard(
-            self,
-            "Dashboard",
-            dashboard_name=self.stack_name,
-            sections=[InvocationSection(self.endpoint_name, variants), *sections],
-            alarms=watched,
-        )
-        return self.dashboard
+    def watched_alarms(self, *extra: cloudwatch.IAlarm) -> list[cloudwatch.IAlarm]:
+        """What the stack's dashboard shows on top: the endpoint's alarms, ``extra`` (the kind's
+        own) and the idle guard's."""
+        guard = [] if self.idle_guard is None else [self.idle_guard.alarm]
+        return [*self.alarms.alarms, *extra, *guard]
